@@ -1,0 +1,213 @@
+package replica
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// ReplicaID is a replica's pid: 0..N-1, fixed by the cluster configuration.
+type ReplicaID uint32
+
+// InstanceID names one consensus instance. Replica is the instance's initial
+// coordinator (initCoord(id) in the paper), which owns ballot 0; Slot counts
+// from 1 within that replica's column, so the zero InstanceID names nothing.
+type InstanceID struct {
+	Replica ReplicaID
+	Slot    uint64
+}
+
+// Less is the total order on instance ids, (replica, slot), that breaks ties
+// inside a strongly connected component during execution.
+func (a InstanceID) Less(b InstanceID) bool {
+	if a.Replica != b.Replica {
+		return a.Replica < b.Replica
+	}
+	return a.Slot < b.Slot
+}
+
+func (a InstanceID) String() string { return fmt.Sprintf("%d.%d", a.Replica, a.Slot) }
+
+// Access says how a command touches its key.
+type Access uint8
+
+const (
+	Read   Access = 1
+	Write  Access = 2
+	Delete Access = 3
+)
+
+func (a Access) String() string {
+	switch a {
+	case Read:
+		return "read"
+	case Write:
+		return "write"
+	case Delete:
+		return "delete"
+	}
+	return fmt.Sprintf("access(%d)", uint8(a))
+}
+
+// Valid reports whether a is one of Read, Write, Delete.
+func (a Access) Valid() bool { return a >= Read && a <= Delete }
+
+// Command is one client command. (ClientID, Seq) identifies it so that a
+// command retried through another replica is applied at most once.
+type Command struct {
+	ClientID uint64
+	Seq      uint64
+	Access   Access
+	Key      string
+	Value    []byte
+}
+
+// Interferes reports whether a and b do not commute: they share a key and at
+// least one of them writes it. Reads commute with reads.
+func (c Command) Interferes(o Command) bool {
+	return c.Key == o.Key && (c.Access != Read || o.Access != Read)
+}
+
+// Payload is the value an instance decides: a batch of commands or a no-op.
+// A nil *Payload is the paper's ⊥ (not known here).
+type Payload struct {
+	Nop      bool
+	Commands []Command
+}
+
+// NopPayload is the value recovery decides for an instance it must abandon.
+func NopPayload() *Payload { return &Payload{Nop: true} }
+
+// Interferes reports whether two payloads have interfering commands (cmd ⋈ c).
+// A no-op interferes with nothing.
+func (p *Payload) Interferes(o *Payload) bool {
+	if p == nil || o == nil || p.Nop || o.Nop {
+		return false
+	}
+	for _, a := range p.Commands {
+		for _, b := range o.Commands {
+			if a.Interferes(b) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Equal reports whether two payloads are the same value (both ⊥, or equal).
+func (p *Payload) Equal(o *Payload) bool {
+	if p == nil || o == nil {
+		return p == o
+	}
+	if p.Nop != o.Nop || len(p.Commands) != len(o.Commands) {
+		return false
+	}
+	for i := range p.Commands {
+		a, b := p.Commands[i], o.Commands[i]
+		if a.ClientID != b.ClientID || a.Seq != b.Seq || a.Access != b.Access ||
+			a.Key != b.Key || string(a.Value) != string(b.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Payload) String() string {
+	switch {
+	case p == nil:
+		return "⊥"
+	case p.Nop:
+		return "nop"
+	}
+	parts := make([]string, len(p.Commands))
+	for i, c := range p.Commands {
+		parts[i] = fmt.Sprintf("%s(%q)", c.Access, c.Key)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// Deps is a set of instance ids, kept sorted by InstanceID.Less and without
+// duplicates. The protocol needs explicit sets (epaxos-star.md §4, §6).
+type Deps []InstanceID
+
+// NewDeps returns the set of the given ids.
+func NewDeps(ids ...InstanceID) Deps {
+	d := append(Deps(nil), ids...)
+	sort.Slice(d, func(i, j int) bool { return d[i].Less(d[j]) })
+	out := d[:0]
+	for i, id := range d {
+		if i == 0 || id != d[i-1] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Contains reports whether id is in d.
+func (d Deps) Contains(id InstanceID) bool {
+	i := sort.Search(len(d), func(i int) bool { return !d[i].Less(id) })
+	return i < len(d) && d[i] == id
+}
+
+// Union returns d ∪ o as a new set; neither input is modified.
+func (d Deps) Union(o Deps) Deps {
+	out := make(Deps, 0, len(d)+len(o))
+	i, j := 0, 0
+	for i < len(d) && j < len(o) {
+		switch {
+		case d[i] == o[j]:
+			out = append(out, d[i])
+			i++
+			j++
+		case d[i].Less(o[j]):
+			out = append(out, d[i])
+			i++
+		default:
+			out = append(out, o[j])
+			j++
+		}
+	}
+	out = append(out, d[i:]...)
+	return append(out, o[j:]...)
+}
+
+// Equal reports whether d and o are the same set.
+func (d Deps) Equal(o Deps) bool {
+	if len(d) != len(o) {
+		return false
+	}
+	for i := range d {
+		if d[i] != o[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Phase is an instance's progress at one replica (epaxos-star.md §1).
+type Phase uint8
+
+const (
+	Initial Phase = iota
+	PreAccepted
+	Accepted
+	Committed
+)
+
+func (p Phase) String() string {
+	switch p {
+	case Initial:
+		return "initial"
+	case PreAccepted:
+		return "preaccepted"
+	case Accepted:
+		return "accepted"
+	case Committed:
+		return "committed"
+	}
+	return fmt.Sprintf("phase(%d)", uint8(p))
+}
+
+// Ballot numbers a round of an instance. Ballot 0 belongs to the instance's
+// initial coordinator; a ballot b > 0 belongs to replica b mod N.
+type Ballot uint64
