@@ -1,0 +1,60 @@
+package replica
+
+import "fmt"
+
+// commitAsLeader decides (c, D) for id at ballot b: it applies the commit
+// locally first (so it is persisted before Commit(b) leaves, which the
+// recovery's line 56 relies on) and broadcasts Commit to every replica,
+// thrifty or not.
+func (r *Replica) commitAsLeader(in *instance, b Ballot, c *Payload, D Deps) {
+	r.commit(in, b, c, D)
+	for _, to := range r.peers() {
+		r.sendCommit(to, in)
+	}
+}
+
+// sendCommit tells replica to the committed value of in.
+func (r *Replica) sendCommit(to ReplicaID, in *instance) {
+	r.send(Message{Type: MsgCommit, To: to, Instance: in.id, Ballot: in.abal, Command: in.cmd, Deps: in.deps})
+}
+
+// commit is the body of "On Commit", Fig. 3 lines 37–42: abal = b, cmd = c,
+// dep = D, phase = COMMITTED. The figure's guard bal = b is relaxed to any
+// ballot: a Commit carries a decided value, and every ballot at which the
+// instance can still be decided decides that same value, so learning it is
+// safe whatever this replica promised. bal only grows.
+func (r *Replica) commit(in *instance, b Ballot, c *Payload, D Deps) {
+	in.abal = b
+	if b > in.bal {
+		in.bal = b
+	}
+	in.cmd, in.deps = c, D
+	in.phase = Committed
+	r.learnCommand(in)
+	r.markDirty(in)
+	r.stopLeading(in)
+	r.exec.committed(in)
+}
+
+// onCommit handles Commit(b, id, c, D).
+func (r *Replica) onCommit(m Message) {
+	in := r.instance(m.Instance)
+	if in.phase == Committed {
+		if !in.cmd.Equal(m.Command) || !in.deps.Equal(m.Deps) {
+			// Agreement is violated: two different values were decided for one
+			// instance. This is a protocol bug, never an input error.
+			panic(fmt.Sprintf("epaxos: agreement violated at %v: committed %s %v, got %s %v from %d",
+				in.id, in.cmd, in.deps, m.Command, m.Deps, m.From))
+		}
+		return
+	}
+	r.commit(in, m.Ballot, m.Command, m.Deps)
+}
+
+// stopLeading drops the coordinator bookkeeping of in.
+func (r *Replica) stopLeading(in *instance) {
+	if in.lead != nil {
+		in.lead = nil
+		delete(r.leading, in.id)
+	}
+}

@@ -1,0 +1,30 @@
+// Package replica is the EPaxos* protocol core (Ryabinin, Gotsman, Sutra,
+// OPODIS 2025; the line-by-line brief is shared/epaxos-star.md).
+//
+// The core is a deterministic state machine that does no I/O: no goroutines,
+// clocks, sockets, files or randomness of its own. Its caller feeds it
+//
+//   - client commands, with Propose;
+//   - peer messages, with Step;
+//   - the passage of time, with Tick (one call per fixed interval);
+//
+// and collects what to do next with Ready. The caller must handle each Ready
+// in this order, completing each step before the next:
+//
+//  1. Persist: make every record in Ready.Instances durable (synced).
+//     A message in Ready.Messages may promise any of them (a PreAcceptOK
+//     promises the recorded deps, an AcceptOK the accepted value, a
+//     coordinator's Commit its own commit), so nothing may be sent first.
+//  2. Send Ready.Messages. Delivery may lose, duplicate, delay and reorder
+//     messages; the protocol tolerates all of these.
+//  3. Apply Ready.Execute to the state machine in order. Each entry is a
+//     committed instance whose dependencies have all been executed; the order
+//     is the same on every replica for interfering commands.
+//
+// Readys must be handled in the order they were returned. Everything a Ready
+// holds is owned by the caller and never modified by the core afterwards;
+// values handed to the core (messages, commands) must not be modified by the
+// caller after the call.
+//
+// A Replica is not safe for concurrent use: one goroutine drives it.
+package replica

@@ -1,0 +1,173 @@
+package replica
+
+import "sort"
+
+// executor orders committed instances for execution (Fig. 1): the strongly
+// connected components of the committed dependency graph, dependencies
+// first, and inside a component by instance id. It never waits: an attempt
+// that reaches an instance not yet committed here (or not known at all) is
+// parked on that instance and retried when it commits.
+type executor struct {
+	r       *Replica
+	queue   []*instance                // committed instances to try
+	waiting map[InstanceID][]*instance // not-yet-committed id -> attempts parked on it
+	output  []Execution
+
+	// Tarjan's bookkeeping lives in the instances, tagged with the attempt
+	// number, so that starting an attempt costs nothing.
+	attempts uint64
+	stack    []*instance
+	frames   []tarjanFrame
+}
+
+type tarjanFrame struct {
+	in   *instance
+	next int // next index into in.deps to explore
+}
+
+// tarjan is an instance's per-attempt bookkeeping for Tarjan's algorithm;
+// it is valid only while attempt equals the executor's current attempt.
+type tarjan struct {
+	attempt    uint64
+	index, low int
+	onStack    bool
+	// parkedOn is the uncommitted instance this instance's last attempt
+	// stopped at (zero if none); an attempt that reaches this instance while
+	// that one is still uncommitted stops there too without walking further.
+	parkedOn InstanceID
+}
+
+func newExecutor(r *Replica) *executor {
+	return &executor{r: r, waiting: make(map[InstanceID][]*instance)}
+}
+
+func (e *executor) hasOutput() bool { return len(e.output) > 0 }
+
+func (e *executor) takeOutput() []Execution {
+	out := e.output
+	e.output = nil
+	return out
+}
+
+// committed is called when in commits here: it wakes the attempts parked on
+// in and tries to execute in itself.
+func (e *executor) committed(in *instance) {
+	e.queue = append(e.queue, in)
+	if parked, ok := e.waiting[in.id]; ok {
+		delete(e.waiting, in.id)
+		e.queue = append(e.queue, parked...)
+	}
+	for len(e.queue) > 0 {
+		root := e.queue[0]
+		e.queue = e.queue[1:]
+		if !root.executed {
+			e.attempt(root)
+		}
+	}
+	e.queue = nil // release the backing array
+}
+
+// blocked returns, for diagnostics and recovery, the ids that execution is
+// waiting on: referenced as dependencies but not committed here.
+func (e *executor) blocked() []InstanceID {
+	out := make([]InstanceID, 0, len(e.waiting))
+	for id := range e.waiting {
+		out = append(out, id)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
+	return out
+}
+
+// park records that root cannot execute before blocker commits.
+func (e *executor) park(root *instance, blocker InstanceID) {
+	if root.tj.parkedOn == blocker {
+		return // already parked there
+	}
+	root.tj.parkedOn = blocker
+	e.waiting[blocker] = append(e.waiting[blocker], root)
+}
+
+// uncommitted reports whether id is not committed here (or not known).
+func (e *executor) uncommitted(id InstanceID) bool {
+	d := e.r.instances[id]
+	return d == nil || d.phase != Committed
+}
+
+// attempt runs Tarjan's algorithm (iteratively, so that long dependency
+// chains cannot overflow the stack) from root over committed, unexecuted
+// instances, executing every component as soon as it is complete. If it
+// reaches an instance that is not committed here, it parks root on it;
+// components completed before that point were executed, which is correct
+// because a component is complete only when everything it reaches is.
+func (e *executor) attempt(root *instance) {
+	e.attempts++
+	e.stack = e.stack[:0]
+	e.frames = e.frames[:0]
+	counter := 0
+	push := func(in *instance) {
+		in.tj.attempt, in.tj.index, in.tj.low, in.tj.onStack = e.attempts, counter, counter, true
+		counter++
+		e.stack = append(e.stack, in)
+		e.frames = append(e.frames, tarjanFrame{in: in})
+	}
+	root.tj.parkedOn = InstanceID{}
+	push(root)
+	for len(e.frames) > 0 {
+		f := &e.frames[len(e.frames)-1]
+		if f.next < len(f.in.deps) {
+			dep := f.in.deps[f.next]
+			f.next++
+			d := e.r.instances[dep]
+			switch {
+			case d == nil || d.phase != Committed:
+				e.park(root, dep)
+				return
+			case d.executed:
+				// Already executed: no edge to follow.
+			case d.tj.attempt != e.attempts:
+				if p := d.tj.parkedOn; p != (InstanceID{}) && e.uncommitted(p) {
+					// d cannot execute before p commits, nor can root,
+					// which reaches d.
+					e.park(root, p)
+					return
+				}
+				push(d)
+			case d.tj.onStack:
+				f.in.tj.low = min(f.in.tj.low, d.tj.index)
+			}
+			continue
+		}
+		// All of f.in's dependencies are explored.
+		in := f.in
+		e.frames = e.frames[:len(e.frames)-1]
+		if len(e.frames) > 0 {
+			parent := e.frames[len(e.frames)-1].in
+			parent.tj.low = min(parent.tj.low, in.tj.low)
+		}
+		if in.tj.low == in.tj.index {
+			e.executeComponent(in)
+		}
+	}
+}
+
+// executeComponent pops the component whose root is root off Tarjan's stack
+// and executes it in instance-id order; no-ops are marked executed only.
+func (e *executor) executeComponent(root *instance) {
+	i := len(e.stack) - 1
+	for e.stack[i] != root {
+		i--
+	}
+	scc := append([]*instance(nil), e.stack[i:]...)
+	e.stack = e.stack[:i]
+	sort.Slice(scc, func(a, b int) bool { return scc[a].id.Less(scc[b].id) })
+	for _, in := range scc {
+		in.tj.onStack = false
+		if in.executed {
+			continue
+		}
+		in.executed = true
+		if !in.cmd.Nop {
+			e.output = append(e.output, Execution{Instance: in.id, Commands: in.cmd.Commands})
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package replica
+
+import (
+	"reflect"
+	"testing"
+)
+
+// commitAt feeds replica r a Commit for id with the given deps, as if sent
+// by a peer.
+func commitAt(t *testing.T, r *Replica, x InstanceID, nop bool, deps ...InstanceID) {
+	t.Helper()
+	p := &Payload{Nop: true}
+	if !nop {
+		p = &Payload{Commands: []Command{write("k")}}
+	}
+	from := ReplicaID(1)
+	if r.id == 1 {
+		from = 2
+	}
+	mustStep(t, r, Message{Type: MsgCommit, From: from, To: r.id, Instance: x, Command: p, Deps: NewDeps(deps...)})
+}
+
+func executed(r *Replica) []InstanceID {
+	var out []InstanceID
+	for _, e := range r.Ready().Execute {
+		out = append(out, e.Instance)
+	}
+	return out
+}
+
+// Fig. 1: dependencies execute first; a missing dependency parks its
+// dependents (no busy wait) until it commits.
+func TestFig1_ChainExecutesDependenciesFirstOnceAllCommitted(t *testing.T) {
+	r := newReplicas(t, 3, false)[0]
+	a, b, c := id(1, 1), id(1, 2), id(2, 1)
+	commitAt(t, r, c, false, b)
+	commitAt(t, r, b, false, a)
+	if got := executed(r); len(got) != 0 {
+		t.Fatalf("executed %v before %v committed", got, a)
+	}
+	if got := r.exec.blocked(); !reflect.DeepEqual(got, []InstanceID{a}) {
+		t.Fatalf("blocked on %v, want [%v]", got, a)
+	}
+	commitAt(t, r, a, false)
+	if got, want := executed(r), []InstanceID{a, b, c}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("executed %v, want %v", got, want)
+	}
+}
+
+// Fig. 1: a cycle is one strongly connected component, executed in
+// instance-id order, before anything that depends on it.
+func TestFig1_CycleExecutesInInstanceIDOrder(t *testing.T) {
+	r := newReplicas(t, 3, false)[0]
+	x, y, z := id(2, 1), id(1, 1), id(1, 2)
+	commitAt(t, r, z, false, x, y)
+	commitAt(t, r, x, false, y)
+	if got := executed(r); len(got) != 0 {
+		t.Fatalf("executed %v with %v uncommitted", got, y)
+	}
+	commitAt(t, r, y, false, x)
+	if got, want := executed(r), []InstanceID{y, x, z}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("executed %v, want %v (cycle {1.1, 2.1} in id order, then 1.2)", got, want)
+	}
+}
+
+// A cycle that reaches an uncommitted instance waits for it, then runs
+// dependencies first.
+func TestFig1_CycleWaitsForItsMissingDependency(t *testing.T) {
+	r := newReplicas(t, 3, false)[0]
+	x, y, w := id(1, 1), id(2, 1), id(2, 2)
+	commitAt(t, r, x, false, y)
+	commitAt(t, r, y, false, x, w)
+	if got := executed(r); len(got) != 0 {
+		t.Fatalf("executed %v with %v uncommitted", got, w)
+	}
+	commitAt(t, r, w, false)
+	if got, want := executed(r), []InstanceID{w, x, y}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("executed %v, want %v", got, want)
+	}
+}
+
+// Two interlocked cycles joined by an edge: the component depended on runs
+// first, whichever is committed last.
+func TestFig1_ComponentsInTopologicalOrder(t *testing.T) {
+	r := newReplicas(t, 3, false)[0]
+	// {2.1, 2.2} depends on {1.1, 1.2}.
+	commitAt(t, r, id(2, 1), false, id(2, 2), id(1, 2))
+	commitAt(t, r, id(2, 2), false, id(2, 1))
+	commitAt(t, r, id(1, 2), false, id(1, 1))
+	commitAt(t, r, id(1, 1), false, id(1, 2))
+	want := []InstanceID{id(1, 1), id(1, 2), id(2, 1), id(2, 2)}
+	if got := executed(r); !reflect.DeepEqual(got, want) {
+		t.Fatalf("executed %v, want %v", got, want)
+	}
+}
+
+// No-ops are committed and unblock their dependents, but never executed.
+func TestFig1_NopIsNeverExecuted(t *testing.T) {
+	r := newReplicas(t, 3, false)[0]
+	n, x := id(1, 1), id(1, 2)
+	commitAt(t, r, x, false, n)
+	commitAt(t, r, n, true)
+	if got, want := executed(r), []InstanceID{x}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("executed %v, want %v", got, want)
+	}
+}
+
+// A long chain is executed without recursion depth trouble, and each
+// instance once, whether its commits arrive in order or in reverse.
+func TestFig1_LongChainExecutesEachInstanceOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		n       uint64
+		reverse bool
+	}{{"in order", 20000, false}, {"reverse", 1000, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newReplicas(t, 3, false)[0]
+			for i := uint64(1); i <= tc.n; i++ {
+				s := i
+				if tc.reverse {
+					s = tc.n + 1 - i
+				}
+				var deps []InstanceID
+				if s > 1 {
+					deps = append(deps, id(1, s-1))
+				}
+				commitAt(t, r, id(1, s), false, deps...)
+			}
+			got := executed(r)
+			if uint64(len(got)) != tc.n {
+				t.Fatalf("executed %d instances, want %d", len(got), tc.n)
+			}
+			for i, x := range got {
+				if x != id(1, uint64(i+1)) {
+					t.Fatalf("position %d: %v", i, x)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,58 @@
+package replica
+
+// instance is one replica's state for one instance id: exactly the variables
+// of the paper (epaxos-star.md §1) plus local execution and coordinator
+// bookkeeping.
+type instance struct {
+	id       InstanceID
+	cmd      *Payload // cmd[id]: the command, NopPayload, or nil (⊥)
+	initCmd  *Payload // initCmd[id]: set by PreAccept or Validate, else nil (⊥)
+	deps     Deps     // dep[id]
+	initDeps Deps     // initDep[id]: the D of PreAccept or Validate
+	phase    Phase
+	bal      Ballot // highest ballot promised
+	abal     Ballot // ballot of the last accepted or committed value
+
+	executed bool // executed (or skipped, for a no-op) by this replica
+	indexed  bool // cmd has been added to the interference index
+	dirty    bool // changed since the last Ready
+	tj       tarjan
+
+	// lead is set while this replica coordinates the instance at ballot
+	// lead.ballot; volatile, lost on restart.
+	lead *leader
+}
+
+// leader is the coordinator's volatile bookkeeping for one instance.
+type leader struct {
+	ballot Ballot
+	// preAcceptOKs holds D_q from each PreAcceptOK, the coordinator's own included.
+	preAcceptOKs map[ReplicaID]Deps
+	// acceptOKs holds the replicas that sent AcceptOK(ballot).
+	acceptOKs map[ReplicaID]bool
+	// since is the tick of the last (re)send; a phase that has not finished
+	// TimeoutTicks later is resent to every replica that has not replied.
+	since uint64
+	// widened is set once a thrifty send has fallen back to all replicas.
+	widened bool
+}
+
+// InstanceRecord is the durable state of one instance: what a replica must
+// have on stable storage before any message that depends on it is sent.
+type InstanceRecord struct {
+	ID          InstanceID
+	Command     *Payload
+	InitCommand *Payload
+	Deps        Deps
+	InitDeps    Deps
+	Phase       Phase
+	Bal         Ballot
+	Abal        Ballot
+}
+
+func (in *instance) record() InstanceRecord {
+	return InstanceRecord{
+		ID: in.id, Command: in.cmd, InitCommand: in.initCmd, Deps: in.deps,
+		InitDeps: in.initDeps, Phase: in.phase, Bal: in.bal, Abal: in.abal,
+	}
+}

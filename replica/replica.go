@@ -1,0 +1,231 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+)
+
+// DefaultTimeoutTicks is used when Config.TimeoutTicks is zero.
+const DefaultTimeoutTicks = 10
+
+// Config configures one replica's core.
+type Config struct {
+	// ID is this replica's pid, in [0, N).
+	ID ReplicaID
+	// N is the number of replicas: odd, at least 3.
+	N int
+	// Thrifty sends PreAccept to a fast quorum and Accept to a slow quorum
+	// only, falling back to every replica when they do not answer in time.
+	Thrifty bool
+	// TimeoutTicks is how many ticks a coordinator waits for replies before
+	// it resends to the replicas that have not answered, and how long it
+	// waits for a full fast quorum before settling for the slow path.
+	TimeoutTicks int
+}
+
+// Replica is the protocol state of one replica. See the package doc for how
+// to drive it.
+type Replica struct {
+	id      ReplicaID
+	q       Quorums
+	thrifty bool
+	timeout uint64
+
+	now       uint64 // ticks since start
+	nextSlot  uint64 // next slot of this replica's own column
+	instances map[InstanceID]*instance
+	index     *interference
+	leading   map[InstanceID]*instance // instances this replica coordinates
+	exec      *executor
+
+	// Output accumulated for the next Ready.
+	dirty    []*instance
+	messages []Message
+}
+
+// New returns a replica with empty state.
+func New(cfg Config) (*Replica, error) {
+	q, err := NewQuorums(cfg.N)
+	if err != nil {
+		return nil, err
+	}
+	if int(cfg.ID) >= cfg.N {
+		return nil, fmt.Errorf("replica id %d out of range for %d replicas", cfg.ID, cfg.N)
+	}
+	timeout := cfg.TimeoutTicks
+	if timeout <= 0 {
+		timeout = DefaultTimeoutTicks
+	}
+	r := &Replica{
+		id:        cfg.ID,
+		q:         q,
+		thrifty:   cfg.Thrifty,
+		timeout:   uint64(timeout),
+		nextSlot:  1,
+		instances: make(map[InstanceID]*instance),
+		index:     newInterference(),
+		leading:   make(map[InstanceID]*instance),
+	}
+	r.exec = newExecutor(r)
+	return r, nil
+}
+
+// ID returns this replica's pid.
+func (r *Replica) ID() ReplicaID { return r.id }
+
+// Quorums returns the quorum sizes this replica uses.
+func (r *Replica) Quorums() Quorums { return r.q }
+
+// Ready is the work the caller must do next, in the order of the package doc.
+type Ready struct {
+	// Instances holds the new durable state of every instance changed since
+	// the previous Ready; persist them before sending Messages.
+	Instances []InstanceRecord
+	// Messages are to be sent after Instances are durable.
+	Messages []Message
+	// Execute lists committed commands in execution order (no-ops omitted).
+	Execute []Execution
+}
+
+// Execution is one committed instance ready to be applied.
+type Execution struct {
+	Instance InstanceID
+	Commands []Command
+}
+
+// IsEmpty reports whether there is nothing to do.
+func (rd Ready) IsEmpty() bool {
+	return len(rd.Instances) == 0 && len(rd.Messages) == 0 && len(rd.Execute) == 0
+}
+
+// HasReady reports whether Ready would return a non-empty Ready.
+func (r *Replica) HasReady() bool {
+	return len(r.dirty) > 0 || len(r.messages) > 0 || r.exec.hasOutput()
+}
+
+// Ready returns the accumulated work and clears it; see the package doc.
+func (r *Replica) Ready() Ready {
+	var rd Ready
+	if len(r.dirty) > 0 {
+		rd.Instances = make([]InstanceRecord, len(r.dirty))
+		for i, in := range r.dirty {
+			rd.Instances[i] = in.record()
+			in.dirty = false
+		}
+		r.dirty = r.dirty[:0]
+	}
+	rd.Messages, r.messages = r.messages, nil
+	rd.Execute = r.exec.takeOutput()
+	return rd
+}
+
+// Propose starts a new instance, coordinated by this replica, that decides
+// the batch cmds, and returns its id. The commands are executed, on every
+// replica, once the instance commits and its dependencies have executed.
+func (r *Replica) Propose(cmds []Command) (InstanceID, error) {
+	if len(cmds) == 0 {
+		return InstanceID{}, errors.New("propose: empty batch")
+	}
+	for i, c := range cmds {
+		if !c.Access.Valid() {
+			return InstanceID{}, fmt.Errorf("propose: command %d: invalid access %d", i, c.Access)
+		}
+	}
+	id := InstanceID{Replica: r.id, Slot: r.nextSlot}
+	r.nextSlot++
+	r.submit(id, &Payload{Commands: append([]Command(nil), cmds...)})
+	return id, nil
+}
+
+// Tick advances the replica's clock by one interval: coordinators resend
+// phases that have waited TimeoutTicks without completing.
+func (r *Replica) Tick() {
+	r.now++
+	for _, in := range r.leading {
+		if r.now-in.lead.since >= r.timeout {
+			r.onLeaderTimeout(in)
+		}
+	}
+}
+
+// Step hands the replica one message received from a peer. A message that
+// no correct peer could have sent is rejected with an error and changes
+// nothing; the caller should log it. Messages that are merely stale
+// (superseded ballot, finished instance) are ignored without error.
+func (r *Replica) Step(m Message) error {
+	if err := r.validate(m); err != nil {
+		return fmt.Errorf("reject %s from %d: %w", m.Type, m.From, err)
+	}
+	switch m.Type {
+	case MsgPreAccept:
+		r.onPreAccept(m)
+	case MsgPreAcceptOK:
+		r.onPreAcceptOK(m)
+	case MsgAccept:
+		r.onAccept(m)
+	case MsgAcceptOK:
+		r.onAcceptOK(m)
+	case MsgCommit:
+		r.onCommit(m)
+	case MsgNack:
+		r.onNack(m)
+	default:
+		// Recovery messages (Recover, RecoverOK, Validate, ValidateOK,
+		// Waiting) are validated but not yet acted upon: explicit-prepare
+		// recovery is the next milestone. Ignoring them is safe: a replica
+		// that does not answer is indistinguishable from a slow one.
+	}
+	return nil
+}
+
+// send queues m for the next Ready, filling in From.
+func (r *Replica) send(m Message) {
+	m.From = r.id
+	r.messages = append(r.messages, m)
+}
+
+// peers returns every replica id except this one, in the order a thrifty
+// coordinator prefers them: the replicas after it, wrapping around.
+func (r *Replica) peers() []ReplicaID {
+	out := make([]ReplicaID, 0, r.q.N-1)
+	for i := 1; i < r.q.N; i++ {
+		out = append(out, ReplicaID((int(r.id)+i)%r.q.N))
+	}
+	return out
+}
+
+// instance returns the state for id, creating it (phase INITIAL, ⊥) if new.
+func (r *Replica) instance(id InstanceID) *instance {
+	in := r.instances[id]
+	if in == nil {
+		in = &instance{id: id}
+		r.instances[id] = in
+	}
+	return in
+}
+
+// markDirty schedules in's record for the next Ready.
+func (r *Replica) markDirty(in *instance) {
+	if !in.dirty {
+		in.dirty = true
+		r.dirty = append(r.dirty, in)
+	}
+}
+
+// learnCommand indexes in's command for dependency computation the first
+// time it becomes known.
+func (r *Replica) learnCommand(in *instance) {
+	if in.indexed || in.cmd == nil || in.cmd.Nop {
+		return
+	}
+	in.indexed = true
+	r.index.add(in.id, in.cmd)
+}
+
+// conflicts computes {id' | cmd[id'] ⋈ p} over this replica's state.
+func (r *Replica) conflicts(p *Payload, self InstanceID) Deps {
+	return r.index.conflicts(p, self, func(id InstanceID) bool {
+		in := r.instances[id]
+		return in != nil && in.cmd != nil && !in.cmd.Nop
+	})
+}
