@@ -1,0 +1,65 @@
+# epaxosd configuration: one file describes the whole cluster, and each
+# replica reads the same file, telling it which replica it is by `name`
+# (or by EPAXOS_NAME). Every top-level setting can be overridden by an
+# environment variable named EPAXOS_ and the setting in upper case, such as
+# EPAXOS_NAME=bravo or EPAXOS_LOG_LEVEL=debug.
+#
+# This example runs three replicas on this machine:
+#
+#   EPAXOS_NAME=alpha   epaxosd
+#   EPAXOS_NAME=bravo   epaxosd
+#   EPAXOS_NAME=charlie epaxosd
+
+# This replica: one of the replica blocks below. Defaults to the host name.
+name = "alpha"
+
+# Where this replica keeps its state. Relative paths are relative to this
+# file's directory. The default, data/<name>, gives each replica its own
+# directory, so several replicas can share this file on one machine.
+# data_dir = "data/alpha"
+
+# How long to wait for a peer's response before treating it as slow
+# (a Go duration such as "500ms" or "2s"; must be positive).
+timeout = "500ms"
+
+# Send protocol messages only to the replicas needed for a quorum, rather
+# than to all of them. Cheaper, but a slow replica delays commits.
+thrifty = false
+
+# Batch proposals that arrive together into one consensus instance.
+aggregate = true
+
+# Log verbosity: trace, debug, info, warn or error.
+log_level = "info"
+
+# Random seed; 0 seeds from the clock. Set it to replay a run exactly.
+seed = 0
+
+# The replicated state machine: exactly one plugin block, labelled with the
+# plugin's name. Without a command, the label names a built-in plugin: "kv"
+# (a key-value store) or "counter". For an external plugin, give the
+# executable: a path (relative to this file's directory) or a bare name
+# looked up in $PATH; args are passed to it.
+plugin "kv" {
+  # command = "./bin/my-plugin"
+  # args    = ["--verbose"]
+}
+
+# The cluster: one block per replica, labelled with its name. An odd number
+# of replicas from 3 to 15; pids are 0, 1, 2, ... with none skipped. The
+# address (host:port) serves both peers and clients over gRPC, so peers and
+# clients must be able to reach it.
+replica "alpha" {
+  pid     = 0
+  address = "127.0.0.1:7001"
+}
+
+replica "bravo" {
+  pid     = 1
+  address = "127.0.0.1:7002"
+}
+
+replica "charlie" {
+  pid     = 2
+  address = "127.0.0.1:7003"
+}

@@ -1,0 +1,75 @@
+package config
+
+import (
+	"slices"
+	"time"
+)
+
+// Defaults for settings that a file may leave out.
+const (
+	DefaultTimeout   = 500 * time.Millisecond
+	DefaultLogLevel  = "info"
+	DefaultAggregate = true
+	DefaultThrifty   = false
+)
+
+// Bounds on the number of replicas in a cluster. A cluster of N = 2F+1
+// replicas tolerates F failures, so N must be odd; fewer than three
+// tolerates none. The upper bound keeps quorums, dependency sets and the
+// all-to-all connections small; EPaxos is meant for a handful of replicas.
+const (
+	MinReplicas = 3
+	MaxReplicas = 15
+)
+
+// BuiltinPlugins are the state-machine plugins compiled into epaxosd. A
+// plugin block without a command must be labelled with one of these names.
+var BuiltinPlugins = []string{"kv", "counter"}
+
+// LogLevels are the accepted values of Config.LogLevel, most verbose first.
+var LogLevels = []string{"trace", "debug", "info", "warn", "error"}
+
+// Config is the configuration of one replica. A Config returned by Load or
+// Parse is valid (see Validate): it always names one of its replicas, and
+// Replicas[i].PID == i for every i.
+type Config struct {
+	File      string        // path the configuration was loaded from ("" when built in code)
+	Name      string        // this replica; one of Replicas[i].Name
+	DataDir   string        // where this replica keeps its state
+	Timeout   time.Duration // how long to wait for a peer's response; > 0
+	Thrifty   bool          // send protocol messages to quorum members only
+	Aggregate bool          // batch concurrent proposals into one instance
+	LogLevel  string        // one of LogLevels
+	Seed      int64         // random seed; 0 means seed from the clock
+	Plugin    Plugin        // the replicated state machine
+	Replicas  []Replica     // the whole cluster, sorted by PID; PIDs are exactly 0..N-1
+}
+
+// Plugin selects the state machine that the cluster replicates.
+type Plugin struct {
+	Name    string   // the plugin block's label
+	Command string   // executable of an external plugin; "" for a built-in plugin
+	Args    []string // arguments passed to Command
+}
+
+// Builtin reports whether p is one of BuiltinPlugins rather than an
+// external program.
+func (p Plugin) Builtin() bool { return p.Command == "" }
+
+// Replica is one member of the cluster.
+type Replica struct {
+	Name    string // unique within the cluster
+	PID     uint32 // unique within the cluster, 0..N-1
+	Address string // host:port that serves both peers and clients
+}
+
+// Self returns the replica that this configuration is for: the one whose
+// Name is c.Name. It returns the zero Replica if there is none, which
+// cannot happen for a valid Config.
+func (c *Config) Self() Replica {
+	i := slices.IndexFunc(c.Replicas, func(r Replica) bool { return r.Name == c.Name })
+	if i < 0 {
+		return Replica{}
+	}
+	return c.Replicas[i]
+}
