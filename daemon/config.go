@@ -1,0 +1,80 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/epaxosd/epaxosd/config"
+	"github.com/epaxosd/epaxosd/plugin"
+	"github.com/epaxosd/epaxosd/replica"
+)
+
+// TickInterval is the period of the core's clock.
+const TickInterval = 10 * time.Millisecond
+
+// Config is everything a Daemon needs; build it with FromConfig.
+type Config struct {
+	Name    string            // this replica's name, for logs
+	ID      replica.ReplicaID // this replica's pid
+	N       int               // cluster size
+	Cluster string            // cluster id; peers of another cluster are refused
+	Address string            // listen address for peers and clients
+	Peers   map[replica.ReplicaID]string
+
+	Timeout   time.Duration // peer response timeout
+	Thrifty   bool
+	Aggregate bool
+
+	Plugin plugin.HostConfig
+	Logger hclog.Logger
+
+	// Listener, if set, is used instead of listening on Address (tests).
+	Listener net.Listener
+}
+
+// FromConfig derives a daemon configuration from a loaded replica
+// configuration. self is the path of the running epaxosd binary, which runs
+// the built-in plugins as `self plugin NAME`.
+func FromConfig(c *config.Config, self string, logger hclog.Logger) Config {
+	me := c.Self()
+	peers := make(map[replica.ReplicaID]string, len(c.Replicas)-1)
+	for _, r := range c.Replicas {
+		if r.PID != me.PID {
+			peers[replica.ReplicaID(r.PID)] = r.Address
+		}
+	}
+	hc := plugin.HostConfig{Name: c.Plugin.Name, Command: c.Plugin.Command, Args: c.Plugin.Args, Logger: logger}
+	if c.Plugin.Builtin() {
+		hc.Command, hc.Args = self, []string{"plugin", c.Plugin.Name}
+	}
+	return Config{
+		Name: me.Name, ID: replica.ReplicaID(me.PID), N: len(c.Replicas), Cluster: c.ClusterID(),
+		Address: me.Address, Peers: peers, Timeout: c.Timeout, Thrifty: c.Thrifty,
+		Aggregate: c.Aggregate, Plugin: hc, Logger: logger,
+	}
+}
+
+func (c *Config) check() error {
+	switch {
+	case c.N < 3:
+		return fmt.Errorf("cluster of %d replicas: need at least 3", c.N)
+	case len(c.Peers) != c.N-1:
+		return fmt.Errorf("%d peers for a cluster of %d", len(c.Peers), c.N)
+	case c.Address == "" && c.Listener == nil:
+		return errors.New("no listen address")
+	case c.Timeout <= 0:
+		return errors.New("timeout must be positive")
+	case c.Plugin.Command == "":
+		return errors.New("no plugin command")
+	}
+	return nil
+}
+
+// timeoutTicks converts the peer timeout to core ticks (at least one).
+func (c *Config) timeoutTicks() int {
+	return max(1, int(c.Timeout/TickInterval))
+}

@@ -1,0 +1,166 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+
+	"github.com/epaxosd/epaxosd/plugin"
+	"github.com/epaxosd/epaxosd/proto/epaxospb"
+	"github.com/epaxosd/epaxosd/replica"
+	"github.com/epaxosd/epaxosd/transport"
+)
+
+// Queue bounds. Every queue between goroutines is bounded so that a slow
+// stage pushes back on the one before it instead of growing memory.
+const (
+	proposalQueue = 4096 // client commands waiting for the core loop
+	applyQueue    = 256  // Readys' executions waiting for the applier
+	maxProposal   = 1024 // commands per instance when aggregating
+	maxStepDrain  = 1024 // peer messages stepped per Ready
+)
+
+// Daemon is one running replica.
+type Daemon struct {
+	cfg       Config
+	log       hclog.Logger
+	core      *replica.Replica
+	transport *transport.Transport
+	storage   Storage
+	host      *plugin.Host
+	sessions  *sessions
+	applier   *applier
+	server    *grpc.Server
+	listener  net.Listener
+
+	proposals chan replica.Command
+	stopping  chan struct{} // closed when Stop begins
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	errc      chan error
+	stopOnce  sync.Once
+}
+
+// New starts the state-machine plugin, builds the replica and binds its
+// address; nothing is served until Start.
+func New(cfg Config) (*Daemon, error) {
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("replica %s: %w", cfg.Name, err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	core, err := replica.New(replica.Config{
+		ID: cfg.ID, N: cfg.N, Thrifty: cfg.Thrifty, TimeoutTicks: cfg.timeoutTicks(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	lis := cfg.Listener
+	if lis == nil {
+		if lis, err = net.Listen("tcp", cfg.Address); err != nil {
+			return nil, fmt.Errorf("replica %s: listen: %w", cfg.Name, err)
+		}
+	}
+	hc := cfg.Plugin
+	if hc.Logger == nil {
+		hc.Logger = log
+	}
+	host, err := plugin.Launch(hc)
+	if err != nil {
+		lis.Close()
+		return nil, fmt.Errorf("replica %s: %w", cfg.Name, err)
+	}
+	d := &Daemon{
+		cfg:       cfg,
+		log:       log,
+		core:      core,
+		storage:   volatileStorage{},
+		host:      host,
+		sessions:  newSessions(),
+		listener:  lis,
+		proposals: make(chan replica.Command, proposalQueue),
+		stopping:  make(chan struct{}),
+		errc:      make(chan error, 1),
+	}
+	d.transport = transport.New(transport.Config{
+		Self: cfg.ID, Peers: cfg.Peers, Cluster: cfg.Cluster, Logger: log,
+	})
+	d.applier = &applier{
+		in: make(chan []replica.Execution, applyQueue), host: host,
+		sessions: d.sessions, log: log.Named("apply"),
+	}
+	d.server = grpc.NewServer(transport.ServerOptions()...)
+	d.transport.Register(d.server)
+	epaxospb.RegisterClientServer(d.server, &clientService{d: d})
+	return d, nil
+}
+
+// Addr is the address the replica serves peers and clients on.
+func (d *Daemon) Addr() string { return d.listener.Addr().String() }
+
+// Start serves peers and clients and starts the core loop.
+func (d *Daemon) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	d.transport.Start()
+	d.run(func() error {
+		if err := d.server.Serve(d.listener); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	})
+	d.run(func() error { return d.coreLoop(ctx) })
+	d.run(func() error { return d.applier.run(ctx) })
+	d.log.Info("replica started", "pid", d.cfg.ID, "address", d.Addr(), "replicas", d.cfg.N,
+		"thrifty", d.cfg.Thrifty, "aggregate", d.cfg.Aggregate)
+}
+
+// run starts f on its own goroutine; an error from f is fatal.
+func (d *Daemon) run(f func() error) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := f(); err != nil {
+			select {
+			case d.errc <- err:
+			default:
+			}
+		}
+	}()
+}
+
+// Err delivers the first fatal error (the state machine failed, storage
+// failed, the listener broke). The daemon must then be stopped.
+func (d *Daemon) Err() <-chan error { return d.errc }
+
+// Stop stops serving, stops the loops and the plugin. It is idempotent.
+func (d *Daemon) Stop() {
+	d.stopOnce.Do(func() {
+		close(d.stopping) // in-flight client calls answer Unavailable
+		d.transport.Close()
+		stopped := make(chan struct{})
+		go func() { d.server.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(500 * time.Millisecond):
+			d.server.Stop() // peers' streams to us never end on their own
+		}
+		if d.cancel != nil {
+			d.cancel()
+		}
+		d.wg.Wait()
+		d.host.Close()
+		if err := d.storage.Close(); err != nil {
+			d.log.Error("closing storage", "error", err)
+		}
+		d.log.Info("replica stopped")
+	})
+}

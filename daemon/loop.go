@@ -1,0 +1,98 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/epaxosd/epaxosd/replica"
+)
+
+// coreLoop is the only goroutine that drives the protocol core. Each turn
+// feeds it one kind of input (a tick, a run of peer messages, a batch of
+// proposals) and then handles the Ready.
+func (d *Daemon) coreLoop(ctx context.Context) error {
+	ticker := time.NewTicker(TickInterval)
+	defer ticker.Stop()
+	inbox := d.transport.Inbox()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+			d.core.Tick()
+		case m := <-inbox:
+			d.step(m)
+		drain:
+			for i := 1; i < maxStepDrain; i++ {
+				select {
+				case m := <-inbox:
+					d.step(m)
+				default:
+					break drain
+				}
+			}
+		case c := <-d.proposals:
+			d.propose(c)
+		}
+		if err := d.handleReady(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+func (d *Daemon) step(m replica.Message) {
+	if err := d.core.Step(m); err != nil {
+		d.log.Warn("rejected peer message", "error", err)
+	}
+}
+
+// propose starts instances for c and, when aggregating, for every proposal
+// already queued behind it: those arrived while the previous instances were
+// in flight and share one instance.
+func (d *Daemon) propose(c replica.Command) {
+	if !d.cfg.Aggregate {
+		d.proposeBatch([]replica.Command{c})
+		return
+	}
+	batch := []replica.Command{c}
+	for len(batch) < maxProposal {
+		select {
+		case more := <-d.proposals:
+			batch = append(batch, more)
+			continue
+		default:
+		}
+		break
+	}
+	d.proposeBatch(batch)
+}
+
+func (d *Daemon) proposeBatch(cmds []replica.Command) {
+	if _, err := d.core.Propose(cmds); err != nil {
+		// Commands are validated when they arrive, so this is a bug.
+		d.log.Error("propose failed", "error", err)
+	}
+}
+
+// handleReady carries out a Ready in the order package replica requires:
+// persist, send, then execute.
+func (d *Daemon) handleReady(ctx context.Context) error {
+	if !d.core.HasReady() {
+		return nil
+	}
+	rd := d.core.Ready()
+	if len(rd.Instances) > 0 {
+		if err := d.storage.Save(rd.Instances); err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+	}
+	d.transport.Send(rd.Messages)
+	if len(rd.Execute) > 0 {
+		select {
+		case d.applier.in <- rd.Execute:
+		case <-ctx.Done():
+		}
+	}
+	return nil
+}
