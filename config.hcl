@@ -6,9 +6,9 @@
 #
 # This example runs three replicas on this machine:
 #
-#   EPAXOS_NAME=alpha   epaxosd
-#   EPAXOS_NAME=bravo   epaxosd
-#   EPAXOS_NAME=charlie epaxosd
+#   EPAXOS_NAME=alpha   epaxosd agent -config config.hcl
+#   EPAXOS_NAME=bravo   epaxosd agent -config config.hcl
+#   EPAXOS_NAME=charlie epaxosd agent -config config.hcl
 
 # This replica: one of the replica blocks below. Defaults to the host name.
 name = "alpha"
