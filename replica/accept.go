@@ -44,6 +44,13 @@ func (r *Replica) onAccept(m Message) {
 		// pre: bal ≤ b ∧ (bal = b ⇒ phase ≠ COMMITTED); the second conjunct
 		// holds because the instance is not committed here.
 		r.accept(in, b, m.Command, m.Deps)
+		if in.lead != nil && in.lead.ballot < b {
+			r.stopLeading(in) // another replica recovers it at a higher ballot
+		}
+		if in.rec != nil && in.rec.ballot < b {
+			r.dropRecovery(in)
+		}
+		r.watch(in.id)
 		r.send(Message{Type: MsgAcceptOK, To: m.From, Instance: in.id, Ballot: b})
 	default:
 		// A higher ballot was promised: tell the stale coordinator.
@@ -71,15 +78,25 @@ func (r *Replica) checkAcceptQuorum(in *instance) {
 }
 
 // onNack handles a peer's refusal: it promised a higher ballot, so another
-// replica is recovering the instance and this coordinator steps down.
+// replica is recovering the instance and this replica stops coordinating or
+// recovering it at its lower ballot. Its watch retries later, higher.
 func (r *Replica) onNack(m Message) {
 	in := r.instances[m.Instance]
-	if in == nil || in.lead == nil || m.Ballot <= in.lead.ballot {
+	if in == nil {
 		return
 	}
-	if m.Ballot > in.bal {
-		in.bal = m.Ballot
-		r.markDirty(in)
+	if in.rec != nil && m.Ballot > in.rec.ballot {
+		r.dropRecovery(in)
+		r.watch(in.id)
+		if w := r.watched[in.id]; w != nil && m.Ballot > in.bal {
+			// Retry above the ballot we were refused with.
+			in.bal = m.Ballot
+			r.markDirty(in)
+		}
+	}
+	if in.lead == nil || m.Ballot <= in.lead.ballot {
+		return
 	}
 	r.stopLeading(in)
+	r.watch(in.id)
 }

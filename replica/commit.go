@@ -33,7 +33,26 @@ func (r *Replica) commit(in *instance, b Ballot, c *Payload, D Deps) {
 	r.learnCommand(in)
 	r.markDirty(in)
 	r.stopLeading(in)
+	r.dropRecovery(in)
+	delete(r.watched, in.id)
 	r.exec.committed(in)
+	r.wakeWaiters(in.id)
+	r.reproposeIfNop(in)
+}
+
+// reproposeIfNop proposes again, in a new instance, the commands of this
+// replica's own instance that recovery decided as a no-op, so that the
+// client that submitted them still gets them executed (epaxos-star.md §6).
+// The replicated session table makes a re-proposal of a command that was
+// also executed elsewhere harmless.
+func (r *Replica) reproposeIfNop(in *instance) {
+	if in.id.Replica != r.id || !in.cmd.Nop || in.reproposed || in.initCmd == nil || in.initCmd.Nop {
+		return
+	}
+	in.reproposed = true
+	id := InstanceID{Replica: r.id, Slot: r.nextSlot}
+	r.nextSlot++
+	r.submit(id, in.initCmd)
 }
 
 // onCommit handles Commit(b, id, c, D).

@@ -21,6 +21,11 @@ type instance struct {
 	// lead is set while this replica coordinates the instance at ballot
 	// lead.ballot; volatile, lost on restart.
 	lead *leader
+	// rec is set while this replica recovers the instance (Fig. 5).
+	rec *recovery
+	// reproposed is set once this replica's own instance, decided as a
+	// no-op, has had its commands proposed again in a new instance.
+	reproposed bool
 }
 
 // leader is the coordinator's volatile bookkeeping for one instance.

@@ -17,13 +17,14 @@ const (
 	MsgValidateOK
 	MsgWaiting
 	MsgNack
+	MsgFetch
 )
 
 var messageTypeNames = [...]string{
 	MsgPreAccept: "PreAccept", MsgPreAcceptOK: "PreAcceptOK", MsgAccept: "Accept",
 	MsgAcceptOK: "AcceptOK", MsgCommit: "Commit", MsgRecover: "Recover",
 	MsgRecoverOK: "RecoverOK", MsgValidate: "Validate", MsgValidateOK: "ValidateOK",
-	MsgWaiting: "Waiting", MsgNack: "Nack",
+	MsgWaiting: "Waiting", MsgNack: "Nack", MsgFetch: "Fetch",
 }
 
 func (t MessageType) String() string {
@@ -34,7 +35,7 @@ func (t MessageType) String() string {
 }
 
 // Valid reports whether t is a known message type.
-func (t MessageType) Valid() bool { return t >= MsgPreAccept && t <= MsgNack }
+func (t MessageType) Valid() bool { return t >= MsgPreAccept && t <= MsgFetch }
 
 // Invalidator is one pair (id', phase) of a ValidateOK's set I.
 type Invalidator struct {
@@ -57,6 +58,9 @@ type Invalidator struct {
 //	ValidateOK(b, id, I)       Ballot, Instance, Invalidators
 //	Waiting(id, k)             Instance, Count
 //	Nack(b, id)                Ballot (the sender's promise), Instance
+//	Fetch(ids)                 Deps: instances the sender misses; the
+//	                           receiver answers with a Commit for each it has
+//	                           committed (catch-up; Instance is unused)
 //
 // Messages are values: the core never retains a slice or payload a caller
 // may still modify, and callers must not modify what the core hands out.

@@ -42,6 +42,7 @@ func (r *Replica) onPreAccept(m Message) {
 	case in.bal == 0 && in.phase == Initial:
 		// Lines 11–18; pre: bal = 0 ∧ phase = INITIAL.
 		r.preAccept(in, m.Command, m.Deps)
+		r.watch(in.id)
 	case in.bal == 0 && in.phase == PreAccepted && in.initCmd.Equal(m.Command) && in.initDeps.Equal(m.Deps):
 		// A retransmission (the coordinator timed out waiting for us): our
 		// reply may have been lost, so repeat it. dep is unchanged since we

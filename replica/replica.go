@@ -3,6 +3,8 @@ package replica
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"sort"
 )
 
 // DefaultTimeoutTicks is used when Config.TimeoutTicks is zero.
@@ -21,6 +23,9 @@ type Config struct {
 	// it resends to the replicas that have not answered, and how long it
 	// waits for a full fast quorum before settling for the slow path.
 	TimeoutTicks int
+	// Seed seeds the core's only randomness: the delays that spread
+	// competing recoveries apart. Equal seeds and inputs give equal outputs.
+	Seed uint64
 }
 
 // Replica is the protocol state of one replica. See the package doc for how
@@ -37,6 +42,13 @@ type Replica struct {
 	index     *interference
 	leading   map[InstanceID]*instance // instances this replica coordinates
 	exec      *executor
+	rand      *rand.Rand
+
+	// Recovery (Fig. 5) and the waits that start it.
+	recovering map[InstanceID]*instance    // instances this replica recovers
+	watched    map[InstanceID]*watchState  // instances this replica waits on
+	waiters    map[InstanceID][]InstanceID // id' -> recoveries waiting on id' (lines 69–79)
+	waitingFor map[InstanceID]uint32       // Waiting(id', k) received: max k per id'
 
 	// Output accumulated for the next Ready.
 	dirty    []*instance
@@ -65,6 +77,12 @@ func New(cfg Config) (*Replica, error) {
 		instances: make(map[InstanceID]*instance),
 		index:     newInterference(),
 		leading:   make(map[InstanceID]*instance),
+		rand:      rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.ID))),
+
+		recovering: make(map[InstanceID]*instance),
+		watched:    make(map[InstanceID]*watchState),
+		waiters:    make(map[InstanceID][]InstanceID),
+		waitingFor: make(map[InstanceID]uint32),
 	}
 	r.exec = newExecutor(r)
 	return r, nil
@@ -138,14 +156,25 @@ func (r *Replica) Propose(cmds []Command) (InstanceID, error) {
 }
 
 // Tick advances the replica's clock by one interval: coordinators resend
-// phases that have waited TimeoutTicks without completing.
+// phases that have waited TimeoutTicks without completing, and instances
+// this replica has waited on too long are fetched from peers or recovered.
 func (r *Replica) Tick() {
 	r.now++
+	// Handle the expired phases in instance-id order, not map order: the
+	// messages and records they produce must not depend on Go's randomised
+	// map iteration, or the core is not deterministic (doc.go) and a
+	// simulation seed cannot be replayed.
+	var expired []*instance
 	for _, in := range r.leading {
 		if r.now-in.lead.since >= r.timeout {
-			r.onLeaderTimeout(in)
+			expired = append(expired, in)
 		}
 	}
+	sort.Slice(expired, func(i, j int) bool { return expired[i].id.Less(expired[j].id) })
+	for _, in := range expired {
+		r.onLeaderTimeout(in)
+	}
+	r.checkWatched()
 }
 
 // Step hands the replica one message received from a peer. A message that
@@ -169,11 +198,18 @@ func (r *Replica) Step(m Message) error {
 		r.onCommit(m)
 	case MsgNack:
 		r.onNack(m)
-	default:
-		// Recovery messages (Recover, RecoverOK, Validate, ValidateOK,
-		// Waiting) are validated but not yet acted upon: explicit-prepare
-		// recovery is the next milestone. Ignoring them is safe: a replica
-		// that does not answer is indistinguishable from a slow one.
+	case MsgRecover:
+		r.onRecover(m)
+	case MsgRecoverOK:
+		r.onRecoverOK(m)
+	case MsgValidate:
+		r.onValidate(m)
+	case MsgValidateOK:
+		r.onValidateOK(m)
+	case MsgWaiting:
+		r.onWaiting(m)
+	case MsgFetch:
+		r.onFetch(m)
 	}
 	return nil
 }

@@ -7,6 +7,12 @@ package replica
 func (r *Replica) onLeaderTimeout(in *instance) {
 	l := in.lead
 	l.since = r.now
+	if in.bal > l.ballot {
+		// A recovery at a higher ballot took over; its coordinator finishes.
+		r.stopLeading(in)
+		r.watch(in.id)
+		return
+	}
 	switch {
 	case in.phase == PreAccepted && l.ballot == 0 && l.acceptOKs == nil:
 		if len(l.preAcceptOKs) >= r.q.Slow {

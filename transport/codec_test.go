@@ -42,6 +42,7 @@ func sampleMessages() []replica.Message {
 			{Instance: id(1, 4), Phase: replica.PreAccepted}, {Instance: id(2, 7), Phase: replica.Committed}}},
 		{Type: replica.MsgWaiting, From: 1, To: 0, Instance: id(0, 2), Count: 2},
 		{Type: replica.MsgNack, From: 1, To: 0, Ballot: 9, Instance: id(0, 2)},
+		{Type: replica.MsgFetch, From: 1, To: 0, Instance: id(0, 2), Deps: replica.NewDeps(id(0, 2), id(1, 5), id(2, 1))},
 		{Type: replica.MsgCommit, From: 4, To: 3, Ballot: 1<<64 - 1, Instance: id(1<<32-1, 1<<64-1), Command: &replica.Payload{}},
 	}
 }
@@ -112,7 +113,7 @@ func TestMessageFromProtoRejects(t *testing.T) {
 	}{
 		{"nil message", nil, "nil message"},
 		{"unspecified type", msg(func(m *epaxospb.Message) { m.Type = 0 }), "unknown message type 0"},
-		{"type too large", msg(func(m *epaxospb.Message) { m.Type = 12 }), "unknown message type 12"},
+		{"type too large", msg(func(m *epaxospb.Message) { m.Type = 13 }), "unknown message type 13"},
 		{"type wraps uint8", msg(func(m *epaxospb.Message) { m.Type = 257 }), "unknown message type 257"},
 		{"negative type", msg(func(m *epaxospb.Message) { m.Type = -1 }), "unknown message type -1"},
 		{"missing instance", msg(func(m *epaxospb.Message) { m.Instance = nil }), "instance: missing"},

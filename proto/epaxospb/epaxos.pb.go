@@ -145,6 +145,7 @@ const (
 	MessageType_VALIDATE_OK              MessageType = 9
 	MessageType_WAITING                  MessageType = 10
 	MessageType_NACK                     MessageType = 11
+	MessageType_FETCH                    MessageType = 12
 )
 
 // Enum value maps for MessageType.
@@ -162,6 +163,7 @@ var (
 		9:  "VALIDATE_OK",
 		10: "WAITING",
 		11: "NACK",
+		12: "FETCH",
 	}
 	MessageType_value = map[string]int32{
 		"MESSAGE_TYPE_UNSPECIFIED": 0,
@@ -176,6 +178,7 @@ var (
 		"VALIDATE_OK":              9,
 		"WAITING":                  10,
 		"NACK":                     11,
+		"FETCH":                    12,
 	}
 )
 
@@ -898,7 +901,7 @@ const file_epaxos_proto_rawDesc = "" +
 	"\rPHASE_INITIAL\x10\x00\x12\x15\n" +
 	"\x11PHASE_PREACCEPTED\x10\x01\x12\x12\n" +
 	"\x0ePHASE_ACCEPTED\x10\x02\x12\x13\n" +
-	"\x0fPHASE_COMMITTED\x10\x03*\xc8\x01\n" +
+	"\x0fPHASE_COMMITTED\x10\x03*\xd3\x01\n" +
 	"\vMessageType\x12\x1c\n" +
 	"\x18MESSAGE_TYPE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -916,7 +919,8 @@ const file_epaxos_proto_rawDesc = "" +
 	"\vVALIDATE_OK\x10\t\x12\v\n" +
 	"\aWAITING\x10\n" +
 	"\x12\b\n" +
-	"\x04NACK\x10\v2>\n" +
+	"\x04NACK\x10\v\x12\t\n" +
+	"\x05FETCH\x10\f2>\n" +
 	"\x04Peer\x126\n" +
 	"\x06Stream\x12\x13.epaxos.v1.Envelope\x1a\x13.epaxos.v1.Envelope(\x010\x012J\n" +
 	"\x06Client\x12@\n" +

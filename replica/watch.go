@@ -1,0 +1,126 @@
+package replica
+
+import "sort"
+
+// maxFetch bounds the ids asked for in one Fetch message.
+const maxFetch = 256
+
+// watchState tracks an instance this replica waits on: one it knows that
+// has not committed (a peer's stalled instance, its own after a restart) or
+// one that execution needs but that it has never seen.
+type watchState struct {
+	deadline uint64 // tick at which to act next
+	attempts int    // recoveries started
+	fetched  bool   // asked peers for the commit since the last recovery
+}
+
+// watch starts waiting on id unless it is committed or already watched.
+// The first deadline leaves the coordinator time to finish on its own.
+func (r *Replica) watch(id InstanceID) {
+	if in := r.instances[id]; in != nil && in.phase == Committed {
+		return
+	}
+	if _, ok := r.watched[id]; ok {
+		return
+	}
+	r.watched[id] = &watchState{deadline: r.now + 2*r.timeout + r.jitter()}
+}
+
+// jitter is a random delay in [0, N·timeout) that spreads competing
+// recoveries of one instance apart so that one of them finishes.
+func (r *Replica) jitter() uint64 {
+	return r.rand.Uint64N(uint64(r.q.N) * r.timeout)
+}
+
+// checkWatched acts on every watched instance whose deadline has passed, in
+// instance-id order (determinism): first ask the peers for its commit (the
+// cheap catch-up of a replica that missed it), then recover it with a
+// higher ballot, backing off a little more after each attempt.
+func (r *Replica) checkWatched() {
+	var due []InstanceID
+	for id, w := range r.watched {
+		if r.now >= w.deadline {
+			due = append(due, id)
+		}
+	}
+	if len(due) == 0 {
+		return
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i].Less(due[j]) })
+	var fetch []InstanceID
+	for _, id := range due {
+		w := r.watched[id]
+		in := r.instances[id]
+		switch {
+		case in != nil && in.phase == Committed:
+			delete(r.watched, id)
+			continue
+		case in != nil && in.lead != nil && in.bal == in.lead.ballot:
+			// This replica coordinates it and resends on its own timer.
+			w.deadline = r.now + r.timeout
+			continue
+		case in != nil && in.rec != nil && r.now-in.rec.since < r.recoveryPatience(in.rec):
+			w.deadline = in.rec.since + r.recoveryPatience(in.rec)
+			continue
+		case !w.fetched:
+			fetch = append(fetch, id)
+			w.fetched = true
+			w.deadline = r.now + r.timeout
+			continue
+		}
+		// Recover it (again): a previous attempt that has not finished by
+		// now is abandoned for a higher ballot.
+		if in == nil {
+			in = r.instance(id)
+		}
+		r.dropRecovery(in)
+		r.startRecovery(in)
+		w.attempts++
+		w.fetched = false
+		w.deadline = r.now + r.backoff(w.attempts)
+	}
+	for len(fetch) > 0 {
+		n := min(len(fetch), maxFetch)
+		ids := NewDeps(fetch[:n]...)
+		for _, to := range r.peers() {
+			r.send(Message{Type: MsgFetch, To: to, Instance: ids[0], Deps: ids})
+		}
+		fetch = fetch[n:]
+	}
+}
+
+// maxBackoffShift caps the exponential backoff of repeated recoveries at
+// 2^5 = 32 timeouts (16 s with the default 500 ms).
+const maxBackoffShift = 5
+
+// backoff is the wait after the attempts-th recovery of one instance: it
+// doubles with each attempt, so that once the network is timely again the
+// delay exceeds a round trip and one attempt finishes (partial synchrony),
+// and is randomised over as much again so competing recoverers separate.
+func (r *Replica) backoff(attempts int) uint64 {
+	d := (2 * r.timeout) << min(attempts-1, maxBackoffShift)
+	return d + r.rand.Uint64N(d*uint64(r.q.N)/2+1)
+}
+
+// recoveryPatience is how long a recovery attempt may run before it is
+// retried with a higher ballot: a waiting recovery (lines 68–79) depends on
+// other instances committing and gets longer.
+func (r *Replica) recoveryPatience(rec *recovery) uint64 {
+	if rec.waiting {
+		return 4 * r.timeout
+	}
+	return 2 * r.timeout
+}
+
+// onFetch answers a catch-up request with a Commit for every requested
+// instance committed here.
+func (r *Replica) onFetch(m Message) {
+	for i, id := range m.Deps {
+		if i == maxFetch {
+			break
+		}
+		if in := r.instances[id]; in != nil && in.phase == Committed {
+			r.sendCommit(m.From, in)
+		}
+	}
+}
