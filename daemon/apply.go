@@ -8,16 +8,11 @@ import (
 
 	"github.com/epaxosd/epaxosd/plugin"
 	"github.com/epaxosd/epaxosd/replica"
+	"github.com/epaxosd/epaxosd/session"
 )
 
 // maxApplyBatch bounds the commands sent to the plugin in one Apply.
 const maxApplyBatch = 4096
-
-// pendingCommand is an executed command on its way to the state machine.
-type pendingCommand struct {
-	client, seq uint64
-	cmd         plugin.Command
-}
 
 // applier hands executed commands to the state machine in execution order,
 // batching whatever has accumulated, and records each result in the session
@@ -25,7 +20,7 @@ type pendingCommand struct {
 type applier struct {
 	in       chan []replica.Execution
 	host     *plugin.Host
-	sessions *sessions
+	sessions *session.Table
 	log      hclog.Logger
 }
 
@@ -55,20 +50,20 @@ func (a *applier) run(ctx context.Context) error {
 	}
 }
 
-func appendCommands(cmds []pendingCommand, execs []replica.Execution) []pendingCommand {
+func appendCommands(cmds []session.Command, execs []replica.Execution) []session.Command {
 	for _, e := range execs {
 		for _, c := range e.Commands {
-			cmds = append(cmds, pendingCommand{
-				client: c.ClientID, seq: c.Seq,
-				cmd: plugin.Command{Access: plugin.Access(c.Access), Key: []byte(c.Key), Value: c.Value},
+			cmds = append(cmds, session.Command{
+				Client: c.ClientID, Seq: c.Seq,
+				Cmd: plugin.Command{Access: plugin.Access(c.Access), Key: []byte(c.Key), Value: c.Value},
 			})
 		}
 	}
 	return cmds
 }
 
-func (a *applier) apply(ctx context.Context, cmds []pendingCommand) error {
-	slots, batch := a.sessions.filter(cmds)
+func (a *applier) apply(ctx context.Context, cmds []session.Command) error {
+	slots, batch := a.sessions.Filter(cmds)
 	var results []plugin.Result
 	if len(batch) > 0 {
 		var err error
@@ -80,7 +75,7 @@ func (a *applier) apply(ctx context.Context, cmds []pendingCommand) error {
 			return fmt.Errorf("state machine: %w", err)
 		}
 	}
-	a.sessions.record(cmds, slots, results)
+	a.sessions.Record(cmds, slots, results)
 	if skipped := len(cmds) - len(batch); skipped > 0 {
 		a.log.Debug("skipped duplicate commands", "count", skipped)
 	}

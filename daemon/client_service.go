@@ -30,7 +30,7 @@ func (s *clientService) Propose(ctx context.Context, req *epaxospb.ProposeReques
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	r, done, ch, cancel := s.d.sessions.wait(cmd.ClientID, cmd.Seq)
+	r, done, ch, cancel := s.d.sessions.Wait(cmd.ClientID, cmd.Seq)
 	if !done {
 		defer cancel()
 		select {
@@ -48,11 +48,11 @@ func (s *clientService) Propose(ctx context.Context, req *epaxospb.ProposeReques
 			return nil, status.Error(codes.Unavailable, "replica is shutting down")
 		}
 	}
-	if r.stale {
+	if r.Stale {
 		return nil, status.Errorf(codes.FailedPrecondition,
 			"request %d of client %x was superseded by a newer request of that client; its result is no longer known", cmd.Seq, cmd.ClientID)
 	}
-	return &epaxospb.ProposeResponse{Value: r.value, Error: r.err}, nil
+	return &epaxospb.ProposeResponse{Value: r.Value, Error: r.Err}, nil
 }
 
 // commandFromRequest validates a client request and turns it into a command.

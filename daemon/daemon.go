@@ -14,6 +14,7 @@ import (
 	"github.com/epaxosd/epaxosd/plugin"
 	"github.com/epaxosd/epaxosd/proto/epaxospb"
 	"github.com/epaxosd/epaxosd/replica"
+	"github.com/epaxosd/epaxosd/session"
 	"github.com/epaxosd/epaxosd/transport"
 )
 
@@ -34,7 +35,7 @@ type Daemon struct {
 	transport *transport.Transport
 	storage   Storage
 	host      *plugin.Host
-	sessions  *sessions
+	sessions  *session.Table
 	applier   *applier
 	server    *grpc.Server
 	listener  net.Listener
@@ -84,7 +85,7 @@ func New(cfg Config) (*Daemon, error) {
 		core:      core,
 		storage:   volatileStorage{},
 		host:      host,
-		sessions:  newSessions(),
+		sessions:  session.New(),
 		listener:  lis,
 		proposals: make(chan replica.Command, proposalQueue),
 		stopping:  make(chan struct{}),

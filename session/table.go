@@ -1,4 +1,6 @@
-package daemon
+// Package session is the replicated client-session table that makes client
+// retries exactly-once, and the registry of clients waiting for results.
+package session
 
 import (
 	"sync"
@@ -6,43 +8,51 @@ import (
 	"github.com/epaxosd/epaxosd/plugin"
 )
 
-// result is what a client gets for one command.
-type result struct {
-	value []byte
-	err   string // the state machine's error reply
-	stale bool   // the request's seq was superseded: nothing applied for it
+// Result is what a client gets for one command.
+type Result struct {
+	Value []byte
+	Err   string // the state machine's error reply
+	Stale bool   // the request's seq was superseded: nothing applied for it
+}
+
+// Command is an executed command on its way to the state machine, with the
+// client id and request number that identify it.
+type Command struct {
+	Client, Seq uint64
+	Cmd         plugin.Command
 }
 
 // session is the last command applied for one client id.
 type session struct {
 	seq    uint64
-	result result
+	result Result
 }
 
 type commandKey struct{ client, seq uint64 }
 
-// sessions is the replicated client-session table and the local registry of
+// Table is the replicated client-session table and the local registry of
 // clients waiting for results. The table is updated only by the applier, in
 // execution order, so every replica holds the same table after the same
 // commands: a command whose (client, seq) is not newer than the client's
 // last applied one is skipped everywhere, which is what makes client retries
 // through other replicas exactly-once.
-type sessions struct {
+type Table struct {
 	mu      sync.Mutex
 	table   map[uint64]*session
-	waiters map[commandKey][]chan result
+	waiters map[commandKey][]chan Result
 }
 
-func newSessions() *sessions {
-	return &sessions{table: make(map[uint64]*session), waiters: make(map[commandKey][]chan result)}
+// New returns an empty table.
+func New() *Table {
+	return &Table{table: make(map[uint64]*session), waiters: make(map[commandKey][]chan Result)}
 }
 
-// wait registers interest in (client, seq). If the command was already
+// Wait registers interest in (client, seq). If the command was already
 // applied it returns its result and done = true; if a newer command of the
 // client was applied it returns a stale result. Otherwise the returned
 // channel receives the result once it is applied; call cancel when no
 // longer interested.
-func (s *sessions) wait(client, seq uint64) (r result, done bool, ch <-chan result, cancel func()) {
+func (s *Table) Wait(client, seq uint64) (r Result, done bool, ch <-chan Result, cancel func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if last := s.table[client]; last != nil {
@@ -50,16 +60,16 @@ func (s *sessions) wait(client, seq uint64) (r result, done bool, ch <-chan resu
 			return last.result, true, nil, nil
 		}
 		if seq < last.seq {
-			return result{stale: true}, true, nil, nil
+			return Result{Stale: true}, true, nil, nil
 		}
 	}
 	k := commandKey{client, seq}
-	c := make(chan result, 1)
+	c := make(chan Result, 1)
 	s.waiters[k] = append(s.waiters[k], c)
-	return result{}, false, c, func() { s.forget(k, c) }
+	return Result{}, false, c, func() { s.forget(k, c) }
 }
 
-func (s *sessions) forget(k commandKey, c chan result) {
+func (s *Table) forget(k commandKey, c chan Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ws := s.waiters[k]
@@ -76,50 +86,50 @@ func (s *sessions) forget(k commandKey, c chan result) {
 	}
 }
 
-// filter decides, in execution order, which commands of a batch the state
+// Filter decides, in execution order, which commands of a batch the state
 // machine must apply. It returns a slot per command: the index into the
 // returned plugin batch, or -1 for a duplicate or stale command.
-func (s *sessions) filter(cmds []pendingCommand) (slots []int, batch []plugin.Command) {
+func (s *Table) Filter(cmds []Command) (slots []int, batch []plugin.Command) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	slots = make([]int, len(cmds))
 	newest := make(map[uint64]uint64) // client -> newest seq seen in this batch
 	for i, c := range cmds {
-		last := newest[c.client]
+		last := newest[c.Client]
 		if last == 0 {
-			if t := s.table[c.client]; t != nil {
+			if t := s.table[c.Client]; t != nil {
 				last = t.seq
 			}
 		}
-		if c.seq <= last {
+		if c.Seq <= last {
 			slots[i] = -1
 			continue
 		}
-		newest[c.client] = c.seq
+		newest[c.Client] = c.Seq
 		slots[i] = len(batch)
-		batch = append(batch, c.cmd)
+		batch = append(batch, c.Cmd)
 	}
 	return slots, batch
 }
 
-// record stores the results of an applied batch in execution order and
+// Record stores the results of an applied batch in execution order and
 // wakes the clients waiting for them. slots and results come from filter
 // and the state machine.
-func (s *sessions) record(cmds []pendingCommand, slots []int, results []plugin.Result) {
+func (s *Table) Record(cmds []Command, slots []int, results []plugin.Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, c := range cmds {
-		var r result
+		var r Result
 		if slots[i] >= 0 {
 			pr := results[slots[i]]
-			r = result{value: pr.Value, err: pr.Error}
-			s.table[c.client] = &session{seq: c.seq, result: r}
-		} else if t := s.table[c.client]; t != nil && t.seq == c.seq {
+			r = Result{Value: pr.Value, Err: pr.Error}
+			s.table[c.Client] = &session{seq: c.Seq, result: r}
+		} else if t := s.table[c.Client]; t != nil && t.seq == c.Seq {
 			r = t.result // a duplicate of the applied command: same answer
 		} else {
-			r = result{stale: true}
+			r = Result{Stale: true}
 		}
-		k := commandKey{c.client, c.seq}
+		k := commandKey{c.Client, c.Seq}
 		for _, w := range s.waiters[k] {
 			w <- r
 		}

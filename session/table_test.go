@@ -1,4 +1,4 @@
-package daemon
+package session
 
 import (
 	"fmt"
@@ -7,29 +7,29 @@ import (
 	"github.com/epaxosd/epaxosd/plugin"
 )
 
-func pc(client, seq uint64, v string) pendingCommand {
-	return pendingCommand{client: client, seq: seq, cmd: plugin.Command{Access: plugin.Write, Key: []byte("k"), Value: []byte(v)}}
+func pc(client, seq uint64, v string) Command {
+	return Command{Client: client, Seq: seq, Cmd: plugin.Command{Access: plugin.Write, Key: []byte("k"), Value: []byte(v)}}
 }
 
 // applyAll runs a batch through filter and record with a fake state machine
 // that echoes each applied value, and returns what it applied.
-func applyAll(s *sessions, cmds ...pendingCommand) []string {
-	slots, batch := s.filter(cmds)
+func applyAll(s *Table, cmds ...Command) []string {
+	slots, batch := s.Filter(cmds)
 	results := make([]plugin.Result, len(batch))
 	applied := make([]string, len(batch))
 	for i, c := range batch {
 		results[i] = plugin.Result{Value: c.Value}
 		applied[i] = string(c.Value)
 	}
-	s.record(cmds, slots, results)
+	s.Record(cmds, slots, results)
 	return applied
 }
 
 // A command retried through another replica commits twice; the session
 // table applies it once, and the retry gets the first result.
 func TestSessions_RetriedCommandIsAppliedOnceAndAnsweredWithFirstResult(t *testing.T) {
-	s := newSessions()
-	_, done, ch, cancel := s.wait(7, 1)
+	s := New()
+	_, done, ch, cancel := s.Wait(7, 1)
 	if done {
 		t.Fatal("unapplied command reported done")
 	}
@@ -37,17 +37,17 @@ func TestSessions_RetriedCommandIsAppliedOnceAndAnsweredWithFirstResult(t *testi
 	if got := applyAll(s, pc(7, 1, "a")); fmt.Sprint(got) != "[a]" {
 		t.Fatalf("applied %v", got)
 	}
-	if r := <-ch; string(r.value) != "a" || r.stale {
+	if r := <-ch; string(r.Value) != "a" || r.Stale {
 		t.Fatalf("waiter got %+v", r)
 	}
 	// The retry's instance executes later: skipped, same answer.
-	_, _, ch2, cancel2 := s.wait(8, 1) // an unrelated waiter must not be woken
+	_, _, ch2, cancel2 := s.Wait(8, 1) // an unrelated waiter must not be woken
 	defer cancel2()
 	if got := applyAll(s, pc(7, 1, "a-again")); len(got) != 0 {
 		t.Fatalf("duplicate applied: %v", got)
 	}
-	r, done, _, _ := s.wait(7, 1)
-	if !done || string(r.value) != "a" {
+	r, done, _, _ := s.Wait(7, 1)
+	if !done || string(r.Value) != "a" {
 		t.Fatalf("retry answered %+v done=%v, want the first result", r, done)
 	}
 	select {
@@ -60,12 +60,12 @@ func TestSessions_RetriedCommandIsAppliedOnceAndAnsweredWithFirstResult(t *testi
 // An older request of a client that has moved on is never applied after a
 // newer one: it would reorder the client's own commands.
 func TestSessions_OlderSeqAfterNewerIsSkippedAndReportedStale(t *testing.T) {
-	s := newSessions()
+	s := New()
 	applyAll(s, pc(7, 2, "new"))
 	if got := applyAll(s, pc(7, 1, "old")); len(got) != 0 {
 		t.Fatalf("stale command applied: %v", got)
 	}
-	if r, done, _, _ := s.wait(7, 1); !done || !r.stale {
+	if r, done, _, _ := s.Wait(7, 1); !done || !r.Stale {
 		t.Fatalf("stale request answered %+v done=%v", r, done)
 	}
 }
@@ -73,13 +73,13 @@ func TestSessions_OlderSeqAfterNewerIsSkippedAndReportedStale(t *testing.T) {
 // Duplicates inside one batch: the first is applied, the second answered
 // with its result.
 func TestSessions_DuplicateInOneBatchAppliedOnce(t *testing.T) {
-	s := newSessions()
-	_, _, ch, cancel := s.wait(9, 4)
+	s := New()
+	_, _, ch, cancel := s.Wait(9, 4)
 	defer cancel()
 	if got := applyAll(s, pc(9, 4, "x"), pc(3, 1, "y"), pc(9, 4, "x")); fmt.Sprint(got) != "[x y]" {
 		t.Fatalf("applied %v, want [x y]", got)
 	}
-	if r := <-ch; string(r.value) != "x" {
+	if r := <-ch; string(r.Value) != "x" {
 		t.Fatalf("waiter got %+v", r)
 	}
 }
