@@ -85,6 +85,9 @@ func (e *executor) park(root *instance, blocker InstanceID) {
 	}
 	root.tj.parkedOn = blocker
 	e.waiting[blocker] = append(e.waiting[blocker], root)
+	// Execution waits on blocker: make sure it gets committed here, by
+	// fetching or recovering it if it does not arrive in time.
+	e.r.watch(blocker)
 }
 
 // uncommitted reports whether id is not committed here (or not known).

@@ -53,6 +53,20 @@ func (r *Replica) Restore(st HardState) error {
 			committed = append(committed, in)
 		}
 	}
+	// Every instance known but not committed is waited on: its coordinator
+	// may be gone (this replica's own, certainly: coordinator state is
+	// volatile), so it is fetched or recovered if it does not commit.
+	// (In id order: watch draws jitter from the seeded source.)
+	var pending []InstanceID
+	for id, in := range r.instances {
+		if in.phase != Committed {
+			pending = append(pending, id)
+		}
+	}
+	sort.Slice(pending, func(i, j int) bool { return pending[i].Less(pending[j]) })
+	for _, id := range pending {
+		r.watch(id)
+	}
 	sort.Slice(committed, func(i, j int) bool { return committed[i].id.Less(committed[j].id) })
 	for _, in := range committed {
 		r.exec.committed(in)
