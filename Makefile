@@ -6,7 +6,7 @@ GO            ?= go
 BIN           := $(CURDIR)/bin
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
-PROTOS        := proto/epaxos.proto proto/plugin.proto
+PROTOS        := proto/epaxos.proto proto/plugin.proto proto/storage.proto
 
 .PHONY: all build test test-go test-race lint vet proto proto-check protoc tools dev clean
 
