@@ -23,6 +23,8 @@ type Config struct {
 	N       int               // cluster size
 	Cluster string            // cluster id; peers of another cluster are refused
 	Address string            // listen address for peers and clients
+	DataDir string            // durable state; "" keeps nothing (dev clusters)
+	Seed    uint64            // the core's random seed (recovery jitter)
 	Peers   map[replica.ReplicaID]string
 
 	Timeout   time.Duration // peer response timeout
@@ -53,9 +55,17 @@ func FromConfig(c *config.Config, self string, logger hclog.Logger) Config {
 	}
 	return Config{
 		Name: me.Name, ID: replica.ReplicaID(me.PID), N: len(c.Replicas), Cluster: c.ClusterID(),
-		Address: me.Address, Peers: peers, Timeout: c.Timeout, Thrifty: c.Thrifty,
+		Address: me.Address, DataDir: c.DataDir, Seed: seed(c.Seed), Peers: peers, Timeout: c.Timeout, Thrifty: c.Thrifty,
 		Aggregate: c.Aggregate, Plugin: hc, Logger: logger,
 	}
+}
+
+// seed turns the configured seed into the core's: 0 means time based.
+func seed(s int64) uint64 {
+	if s == 0 {
+		return uint64(time.Now().UnixNano())
+	}
+	return uint64(s)
 }
 
 func (c *Config) check() error {

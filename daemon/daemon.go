@@ -59,14 +59,27 @@ func New(cfg Config) (*Daemon, error) {
 		log = hclog.NewNullLogger()
 	}
 	core, err := replica.New(replica.Config{
-		ID: cfg.ID, N: cfg.N, Thrifty: cfg.Thrifty, TimeoutTicks: cfg.timeoutTicks(),
+		ID: cfg.ID, N: cfg.N, Thrifty: cfg.Thrifty, TimeoutTicks: cfg.timeoutTicks(), Seed: cfg.Seed,
 	})
 	if err != nil {
 		return nil, err
 	}
+	store, err := openStorage(cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("replica %s: %w", cfg.Name, err)
+	}
+	hard, err := store.Load()
+	if err == nil {
+		err = core.Restore(hard)
+	}
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("replica %s: %w", cfg.Name, err)
+	}
 	lis := cfg.Listener
 	if lis == nil {
 		if lis, err = net.Listen("tcp", cfg.Address); err != nil {
+			store.Close()
 			return nil, fmt.Errorf("replica %s: listen: %w", cfg.Name, err)
 		}
 	}
@@ -77,13 +90,14 @@ func New(cfg Config) (*Daemon, error) {
 	host, err := plugin.Launch(hc)
 	if err != nil {
 		lis.Close()
+		store.Close()
 		return nil, fmt.Errorf("replica %s: %w", cfg.Name, err)
 	}
 	d := &Daemon{
 		cfg:       cfg,
 		log:       log,
 		core:      core,
-		storage:   volatileStorage{},
+		storage:   store,
 		host:      host,
 		sessions:  session.New(),
 		listener:  lis,
@@ -101,7 +115,20 @@ func New(cfg Config) (*Daemon, error) {
 	d.server = grpc.NewServer(transport.ServerOptions()...)
 	d.transport.Register(d.server)
 	epaxospb.RegisterClientServer(d.server, &clientService{d: d})
+	if err := d.replay(context.Background(), hard); err != nil {
+		d.closeResources()
+		return nil, fmt.Errorf("replica %s: %w", cfg.Name, err)
+	}
 	return d, nil
+}
+
+// closeResources releases what New acquired.
+func (d *Daemon) closeResources() {
+	d.listener.Close()
+	d.host.Close()
+	if err := d.storage.Close(); err != nil {
+		d.log.Error("closing storage", "error", err)
+	}
 }
 
 // Addr is the address the replica serves peers and clients on.
@@ -158,10 +185,7 @@ func (d *Daemon) Stop() {
 			d.cancel()
 		}
 		d.wg.Wait()
-		d.host.Close()
-		if err := d.storage.Close(); err != nil {
-			d.log.Error("closing storage", "error", err)
-		}
+		d.closeResources()
 		d.log.Info("replica stopped")
 	})
 }

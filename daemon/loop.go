@@ -82,8 +82,12 @@ func (d *Daemon) handleReady(ctx context.Context) error {
 		return nil
 	}
 	rd := d.core.Ready()
-	if len(rd.Instances) > 0 {
-		if err := d.storage.Save(rd.Instances); err != nil {
+	if len(rd.Instances) > 0 || len(rd.Execute) > 0 {
+		executed := make([]replica.InstanceID, len(rd.Execute))
+		for i, e := range rd.Execute {
+			executed[i] = e.Instance
+		}
+		if err := d.storage.Save(rd.Instances, executed); err != nil {
 			return fmt.Errorf("storage: %w", err)
 		}
 	}

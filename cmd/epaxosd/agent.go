@@ -49,7 +49,6 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(cfg.Name, cfg.LogLevel, stderr)
-	log.Warn("this build keeps replica state in memory only: a restarted replica has lost its state (durable storage is the next milestone)")
 	d, err := daemon.New(daemon.FromConfig(cfg, self, log))
 	if err != nil {
 		fmt.Fprintf(stderr, "epaxosd agent: %v\n", err)

@@ -80,7 +80,9 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "epaxosd dev: %v\n", err)
 			return 1
 		}
-		d, err := daemon.New(daemon.FromConfig(cfg, self, newLogger(r.Name, cfg.LogLevel, stderr)))
+		dc := daemon.FromConfig(cfg, self, newLogger(r.Name, cfg.LogLevel, stderr))
+		dc.DataDir = "" // a dev cluster keeps nothing
+		d, err := daemon.New(dc)
 		if err != nil {
 			fmt.Fprintf(stderr, "epaxosd dev: %v\n", err)
 			return 1
