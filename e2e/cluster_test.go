@@ -56,6 +56,7 @@ type cluster struct {
 	t     *testing.T
 	dir   string
 	addrs []string
+	files []string // each replica's configuration file
 	procs []*exec.Cmd
 	logs  []*lockedBuffer
 }
@@ -114,25 +115,49 @@ func startCluster(t *testing.T, n int, pluginBlock string) *cluster {
 		if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		log := &lockedBuffer{}
-		cmd := exec.Command(epaxosd, "agent", "-config", file)
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		c.procs = append(c.procs, cmd)
-		c.logs = append(c.logs, log)
+		c.files = append(c.files, file)
+		c.procs = append(c.procs, nil)
+		c.logs = append(c.logs, &lockedBuffer{})
+		c.start(i)
 	}
 	t.Cleanup(c.stop)
 	c.waitReady()
 	return c
 }
 
+// start starts replica i's agent; its output is appended to its log.
+func (c *cluster) start(i int) {
+	c.t.Helper()
+	cmd := exec.Command(epaxosd, "agent", "-config", c.files[i])
+	cmd.Stdout, cmd.Stderr = c.logs[i], c.logs[i]
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.procs[i] = cmd
+}
+
+// kill stops replica i with SIGKILL: no shutdown code runs.
+func (c *cluster) kill(i int) {
+	c.t.Helper()
+	p := c.procs[i]
+	if err := p.Process.Kill(); err != nil {
+		c.t.Fatal(err)
+	}
+	p.Wait()
+	c.procs[i] = nil
+	fmt.Fprintf(c.logs[i], "---- SIGKILL ----\n")
+}
+
 func (c *cluster) stop() {
 	for _, p := range c.procs {
-		p.Process.Signal(syscall.SIGTERM)
+		if p != nil {
+			p.Process.Signal(syscall.SIGTERM)
+		}
 	}
 	for i, p := range c.procs {
+		if p == nil {
+			continue
+		}
 		done := make(chan error, 1)
 		go func() { done <- p.Wait() }()
 		select {

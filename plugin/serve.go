@@ -82,6 +82,7 @@ func Serve(sm StateMachine) {
 		panic("plugin.Serve: nil StateMachine")
 	}
 	log := Logger()
+	go exitWithParent(log)
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: handshake,
 		Plugins:         goplugin.PluginSet{dispenseName: &grpcPlugin{sm: sm, log: log}},

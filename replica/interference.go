@@ -1,11 +1,13 @@
 package replica
 
-// interference indexes known commands by key so that a replica can compute
-// {id' | cmd[id'] ⋈ c} without scanning every instance. Reads commute with
-// reads: a read depends only on writes and deletes of its key; a write or
-// delete depends on every command of its key.
+// interference indexes known commands by key and by client session so that
+// a replica can compute {id' | cmd[id'] ⋈ c} (Command.Interferes) without
+// scanning every instance. Reads commute with reads: a read depends only on
+// writes and deletes of its key; a write or delete depends on every command
+// of its key; every command depends on its session's earlier commands.
 type interference struct {
-	keys map[string]*keyHistory
+	keys     map[string]*keyHistory
+	sessions map[uint64][]InstanceID // client id -> instances with its commands
 }
 
 type keyHistory struct {
@@ -14,7 +16,7 @@ type keyHistory struct {
 }
 
 func newInterference() *interference {
-	return &interference{keys: make(map[string]*keyHistory)}
+	return &interference{keys: make(map[string]*keyHistory), sessions: make(map[uint64][]InstanceID)}
 }
 
 // add records that instance id carries payload p. It is called once per
@@ -33,6 +35,9 @@ func (x *interference) add(id InstanceID, p *Payload) {
 			h.reads = appendOnce(h.reads, id)
 		} else {
 			h.writes = appendOnce(h.writes, id)
+		}
+		if c.ClientID != 0 {
+			x.sessions[c.ClientID] = appendOnce(x.sessions[c.ClientID], id)
 		}
 	}
 }
@@ -55,6 +60,9 @@ func (x *interference) conflicts(p *Payload, self InstanceID, live func(Instance
 	}
 	var out []InstanceID
 	for _, c := range p.Commands {
+		if c.ClientID != 0 {
+			out = appendLive(out, x.sessions[c.ClientID], self, live)
+		}
 		h := x.keys[c.Key]
 		if h == nil {
 			continue

@@ -62,9 +62,21 @@ type Command struct {
 	Value    []byte
 }
 
-// Interferes reports whether a and b do not commute: they share a key and at
-// least one of them writes it. Reads commute with reads.
+// Interferes reports whether a and b must be executed in the same order on
+// every replica: they share a key and at least one of them writes it (reads
+// commute with reads), or they come from the same client session.
+//
+// The second rule is what keeps the replicated session table identical on
+// every replica. A client sends request seq+1 only after seq has executed,
+// but if the two touch different keys nothing else orders them, and a
+// lagging replica could execute seq+1 first and then skip seq as stale while
+// the others applied it. Making a session's commands interfere puts seq in
+// the deps of seq+1 (it committed before seq+1 was proposed), so every
+// replica executes them in order. ClientID 0 names no session.
 func (c Command) Interferes(o Command) bool {
+	if c.ClientID != 0 && c.ClientID == o.ClientID {
+		return true
+	}
 	return c.Key == o.Key && (c.Access != Read || o.Access != Read)
 }
 
