@@ -2,7 +2,10 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -14,43 +17,296 @@ import (
 // maxApplyBatch bounds the commands sent to the plugin in one Apply.
 const maxApplyBatch = 4096
 
-// applier hands executed commands to the state machine in execution order,
-// batching whatever has accumulated, and records each result in the session
-// table, which answers the waiting clients.
-type applier struct {
-	in       chan []replica.Execution
-	host     *plugin.Host
-	sessions *session.Table
-	log      hclog.Logger
+// Plugin supervision.
+const (
+	healthInterval   = time.Second     // how often the plugin is pinged
+	healthTimeout    = 3 * time.Second // a ping slower than this means the plugin hangs
+	restartBackoff   = 100 * time.Millisecond
+	maxRestartWait   = 10 * time.Second
+	crashLoopReports = 5 // consecutive failed restarts before the loud report
+)
+
+// queuedExecution is an executed instance with its position in the
+// replica's executed log (1-based), the order in which it must be applied.
+type queuedExecution struct {
+	pos  uint64
+	exec replica.Execution
 }
 
-// run applies until ctx ends or the state machine fails; a failure is
-// returned because the replica cannot execute further without it.
+// applier owns the state-machine plugin. It applies executed commands in
+// executed-log order, batching whatever has accumulated, and records each
+// result in the session table, which answers the waiting clients.
+//
+// It also supervises the plugin: if the process dies, misbehaves or stops
+// answering health checks, the applier stops applying, starts a new
+// process, rebuilds it by replaying the executed log from the beginning (the
+// state machine is deterministic) and resumes where the log ends. Nothing
+// is applied twice to one process or skipped. Meanwhile the core loop keeps
+// ordering commands with its peers: handing executions over never blocks.
+type applier struct {
+	launch   func() (*plugin.Host, error)
+	load     func() (replica.HardState, error)
+	sessions *session.Table
+	log      hclog.Logger
+
+	mu      sync.Mutex
+	queue   []queuedExecution
+	wake    chan struct{}      // signalled when queue grows
+	host    *plugin.Host       // nil while the plugin is being restarted
+	abort   context.CancelFunc // cancels the Apply in flight (health check)
+	applied uint64             // executed-log position applied to host
+}
+
+func newApplier(launch func() (*plugin.Host, error), load func() (replica.HardState, error),
+	sessions *session.Table, log hclog.Logger) *applier {
+	return &applier{launch: launch, load: load, sessions: sessions, log: log, wake: make(chan struct{}, 1)}
+}
+
+// enqueue hands over the executions of one Ready; first is the executed-log
+// position of execs[0]. It never blocks.
+func (a *applier) enqueue(first uint64, execs []replica.Execution) {
+	a.mu.Lock()
+	for i, e := range execs {
+		a.queue = append(a.queue, queuedExecution{pos: first + uint64(i), exec: e})
+	}
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// start launches the first plugin process and rebuilds it from the executed
+// log. An error here (a missing or broken plugin binary) stops the replica
+// before it serves.
+func (a *applier) start(ctx context.Context) error {
+	h, err := a.launch()
+	if err != nil {
+		return err
+	}
+	return a.rebuild(ctx, h)
+}
+
+// rebuild replays the whole executed log into the new process h, through a
+// reset session table, and makes h the current plugin.
+func (a *applier) rebuild(ctx context.Context, h *plugin.Host) error {
+	st, err := a.load()
+	if err != nil {
+		h.Close()
+		return &logError{fmt.Errorf("reading the executed log: %w", err)}
+	}
+	a.sessions.ResetState()
+	if err := replayInto(ctx, h, a.sessions, st); err != nil {
+		h.Close()
+		return err
+	}
+	a.mu.Lock()
+	a.host, a.applied = h, uint64(len(st.Executed))
+	a.mu.Unlock()
+	if len(st.Executed) > 0 {
+		a.log.Info("state machine rebuilt from the executed log", "instances", len(st.Executed))
+	}
+	return nil
+}
+
+// run applies until ctx ends, restarting the plugin whenever it fails. It
+// returns an error only if the executed log cannot be read.
 func (a *applier) run(ctx context.Context) error {
-	for {
-		var first []replica.Execution
+	go a.checkHealth(ctx)
+	failures := 0
+	for ctx.Err() == nil {
+		if a.current() == nil {
+			if err := a.restart(ctx, &failures); err != nil {
+				return err
+			}
+			continue
+		}
+		batch := a.next(ctx)
+		if batch == nil {
+			continue
+		}
+		if err := a.apply(ctx, batch); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			a.log.Error("state machine failed; restarting it", "error", err)
+			a.drop()
+			continue
+		}
+		failures = 0
+	}
+	return nil
+}
+
+func (a *applier) current() *plugin.Host {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.host
+}
+
+// drop closes the current plugin process.
+func (a *applier) drop() {
+	a.mu.Lock()
+	h := a.host
+	a.host = nil
+	a.mu.Unlock()
+	if h != nil {
+		h.Close()
+	}
+}
+
+// restart starts a new plugin process and rebuilds it, backing off after
+// each failure. A plugin that keeps failing is reported loudly; the replica
+// stays up and keeps ordering commands with its peers meanwhile.
+func (a *applier) restart(ctx context.Context, failures *int) error {
+	if *failures > 0 {
+		wait := min(restartBackoff<<min(*failures-1, 10), maxRestartWait)
 		select {
 		case <-ctx.Done():
 			return nil
-		case first = <-a.in:
+		case <-time.After(wait):
 		}
-		cmds := appendCommands(nil, first)
-	drain:
-		for len(cmds) < maxApplyBatch {
-			select {
-			case more := <-a.in:
-				cmds = appendCommands(cmds, more)
-			default:
-				break drain
-			}
-		}
-		if err := a.apply(ctx, cmds); err != nil {
+	}
+	*failures++
+	h, err := a.launch()
+	if err == nil {
+		err = a.rebuild(ctx, h)
+		var fatal *logError
+		if errors.As(err, &fatal) {
 			return err
+		}
+	}
+	switch {
+	case err == nil:
+		a.log.Info("state machine plugin restarted", "attempt", *failures)
+		*failures = 0
+	case *failures >= crashLoopReports:
+		a.log.Error("state machine plugin keeps failing: commands are ordered but not executed here until it starts",
+			"attempts", *failures, "error", err)
+	default:
+		a.log.Warn("state machine plugin restart failed", "attempt", *failures, "error", err)
+	}
+	return nil
+}
+
+// logError marks a failure to read the executed log, which no restart can fix.
+type logError struct{ err error }
+
+func (e *logError) Error() string { return e.err.Error() }
+func (e *logError) Unwrap() error { return e.err }
+
+// next waits for queued executions and takes whole executions, up to
+// maxApplyBatch commands, that the current plugin has not applied yet.
+func (a *applier) next(ctx context.Context) []queuedExecution {
+	for {
+		a.mu.Lock()
+		// Executions already in the log the plugin was rebuilt from.
+		for len(a.queue) > 0 && a.queue[0].pos <= a.applied {
+			a.queue = a.queue[1:]
+		}
+		if len(a.queue) > 0 {
+			n, cmds := 0, 0
+			for n < len(a.queue) && (n == 0 || cmds+len(a.queue[n].exec.Commands) <= maxApplyBatch) {
+				cmds += len(a.queue[n].exec.Commands)
+				n++
+			}
+			batch := append([]queuedExecution(nil), a.queue[:n]...)
+			a.mu.Unlock()
+			return batch
+		}
+		if len(a.queue) == 0 {
+			a.queue = nil // release the backing array
+		}
+		a.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.wake:
 		}
 	}
 }
 
-func appendCommands(cmds []session.Command, execs []replica.Execution) []session.Command {
+// apply applies one batch to the current plugin; on success the batch
+// leaves the queue.
+func (a *applier) apply(ctx context.Context, batch []queuedExecution) error {
+	h := a.current()
+	actx, cancel := context.WithCancel(ctx)
+	a.mu.Lock()
+	a.abort = cancel
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.abort = nil
+		a.mu.Unlock()
+		cancel()
+	}()
+	var cmds []session.Command
+	for _, q := range batch {
+		cmds = appendCommands(cmds, q.exec)
+	}
+	if err := applyCommands(actx, h, a.sessions, cmds); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.applied = batch[len(batch)-1].pos
+	a.mu.Unlock()
+	return nil
+}
+
+// checkHealth pings the plugin and aborts the Apply in flight when the
+// process stops answering, so a hung plugin is restarted like a dead one.
+func (a *applier) checkHealth(ctx context.Context) {
+	t := time.NewTicker(healthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		h := a.current()
+		if h == nil {
+			continue
+		}
+		if err := pingWithin(h, healthTimeout); err != nil {
+			a.log.Error("state machine plugin failed its health check", "error", err)
+			a.mu.Lock()
+			if a.abort != nil {
+				a.abort()
+			}
+			a.mu.Unlock()
+			if a.current() == h {
+				a.dropIf(h)
+			}
+		}
+	}
+}
+
+// dropIf closes h if it is still the current plugin.
+func (a *applier) dropIf(h *plugin.Host) {
+	a.mu.Lock()
+	if a.host != h {
+		a.mu.Unlock()
+		return
+	}
+	a.host = nil
+	a.mu.Unlock()
+	h.Close()
+}
+
+// pingWithin pings h, giving up after d (go-plugin's Ping takes no context).
+func pingWithin(h *plugin.Host, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- h.Ping() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		return fmt.Errorf("no answer to a ping within %v", d)
+	}
+}
+
+func appendCommands(cmds []session.Command, execs ...replica.Execution) []session.Command {
 	for _, e := range execs {
 		for _, c := range e.Commands {
 			cmds = append(cmds, session.Command{
@@ -62,22 +318,17 @@ func appendCommands(cmds []session.Command, execs []replica.Execution) []session
 	return cmds
 }
 
-func (a *applier) apply(ctx context.Context, cmds []session.Command) error {
-	slots, batch := a.sessions.Filter(cmds)
+// applyCommands runs commands through the session table and the plugin h,
+// then records the results (which answers waiting clients).
+func applyCommands(ctx context.Context, h *plugin.Host, sessions *session.Table, cmds []session.Command) error {
+	slots, batch := sessions.Filter(cmds)
 	var results []plugin.Result
 	if len(batch) > 0 {
 		var err error
-		results, err = a.host.Apply(ctx, batch)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil // shutting down
-			}
+		if results, err = h.Apply(ctx, batch); err != nil {
 			return fmt.Errorf("state machine: %w", err)
 		}
 	}
-	a.sessions.Record(cmds, slots, results)
-	if skipped := len(cmds) - len(batch); skipped > 0 {
-		a.log.Debug("skipped duplicate commands", "count", skipped)
-	}
+	sessions.Record(cmds, slots, results)
 	return nil
 }

@@ -22,7 +22,6 @@ import (
 // stage pushes back on the one before it instead of growing memory.
 const (
 	proposalQueue = 4096 // client commands waiting for the core loop
-	applyQueue    = 256  // Readys' executions waiting for the applier
 	maxProposal   = 1024 // commands per instance when aggregating
 	maxStepDrain  = 1024 // peer messages stepped per Ready
 )
@@ -34,11 +33,12 @@ type Daemon struct {
 	core      *replica.Replica
 	transport *transport.Transport
 	storage   Storage
-	host      *plugin.Host
 	sessions  *session.Table
 	applier   *applier
 	server    *grpc.Server
 	listener  net.Listener
+
+	executed uint64 // executed-log position of the last execution handed to the applier
 
 	proposals chan replica.Command
 	stopping  chan struct{} // closed when Stop begins
@@ -87,18 +87,12 @@ func New(cfg Config) (*Daemon, error) {
 	if hc.Logger == nil {
 		hc.Logger = log
 	}
-	host, err := plugin.Launch(hc)
-	if err != nil {
-		lis.Close()
-		store.Close()
-		return nil, fmt.Errorf("replica %s: %w", cfg.Name, err)
-	}
 	d := &Daemon{
 		cfg:       cfg,
 		log:       log,
 		core:      core,
 		storage:   store,
-		host:      host,
+		executed:  uint64(len(hard.Executed)),
 		sessions:  session.New(),
 		listener:  lis,
 		proposals: make(chan replica.Command, proposalQueue),
@@ -108,14 +102,12 @@ func New(cfg Config) (*Daemon, error) {
 	d.transport = transport.New(transport.Config{
 		Self: cfg.ID, Peers: cfg.Peers, Cluster: cfg.Cluster, Logger: log,
 	})
-	d.applier = &applier{
-		in: make(chan []replica.Execution, applyQueue), host: host,
-		sessions: d.sessions, log: log.Named("apply"),
-	}
+	d.applier = newApplier(func() (*plugin.Host, error) { return plugin.Launch(hc) },
+		store.Load, d.sessions, log.Named("apply"))
 	d.server = grpc.NewServer(transport.ServerOptions()...)
 	d.transport.Register(d.server)
 	epaxospb.RegisterClientServer(d.server, &clientService{d: d})
-	if err := d.replay(context.Background(), hard); err != nil {
+	if err := d.applier.start(context.Background()); err != nil {
 		d.closeResources()
 		return nil, fmt.Errorf("replica %s: %w", cfg.Name, err)
 	}
@@ -125,7 +117,7 @@ func New(cfg Config) (*Daemon, error) {
 // closeResources releases what New acquired.
 func (d *Daemon) closeResources() {
 	d.listener.Close()
-	d.host.Close()
+	d.applier.drop()
 	if err := d.storage.Close(); err != nil {
 		d.log.Error("closing storage", "error", err)
 	}

@@ -93,10 +93,8 @@ func (d *Daemon) handleReady(ctx context.Context) error {
 	}
 	d.transport.Send(rd.Messages)
 	if len(rd.Execute) > 0 {
-		select {
-		case d.applier.in <- rd.Execute:
-		case <-ctx.Done():
-		}
+		d.applier.enqueue(d.executed+1, rd.Execute)
+		d.executed += uint64(len(rd.Execute))
 	}
 	return nil
 }

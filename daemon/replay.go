@@ -4,15 +4,16 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/epaxosd/epaxosd/plugin"
 	"github.com/epaxosd/epaxosd/replica"
 	"github.com/epaxosd/epaxosd/session"
 )
 
-// replay rebuilds the state machine and the session table after a restart
-// by applying, in their original order, the commands of every instance the
-// replica executed before it stopped. The state machine is deterministic,
-// so it ends where it was: a restarted replica answers reads as before.
-func (d *Daemon) replay(ctx context.Context, st replica.HardState) error {
+// replayInto rebuilds a fresh state machine h (and the session table) by
+// applying, in their original order, the commands of every instance in the
+// executed log. The state machine is deterministic, so it ends where the
+// replica's did: a restarted replica answers reads as before.
+func replayInto(ctx context.Context, h *plugin.Host, sessions *session.Table, st replica.HardState) error {
 	if len(st.Executed) == 0 {
 		return nil
 	}
@@ -23,29 +24,18 @@ func (d *Daemon) replay(ctx context.Context, st replica.HardState) error {
 		}
 	}
 	var batch []session.Command
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		err := d.applier.apply(ctx, batch)
-		batch = batch[:0]
-		return err
-	}
-	for _, id := range st.Executed {
+	for i, id := range st.Executed {
 		p := commands[id]
 		if p == nil {
-			return fmt.Errorf("replay: executed instance %v has no committed record", id)
+			return &logError{fmt.Errorf("replay: executed instance %v has no committed record", id)}
 		}
-		batch = appendCommands(batch, []replica.Execution{{Instance: id, Commands: p.Commands}})
-		if len(batch) >= maxApplyBatch {
-			if err := flush(); err != nil {
+		batch = appendCommands(batch, replica.Execution{Instance: id, Commands: p.Commands})
+		if len(batch) >= maxApplyBatch || i == len(st.Executed)-1 {
+			if err := applyCommands(ctx, h, sessions, batch); err != nil {
 				return fmt.Errorf("replay: %w", err)
 			}
+			batch = batch[:0]
 		}
 	}
-	if err := flush(); err != nil {
-		return fmt.Errorf("replay: %w", err)
-	}
-	d.log.Info("state machine rebuilt from the executed log", "instances", len(st.Executed))
 	return nil
 }

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"sync"
+
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/epaxosd/epaxosd/replica"
@@ -17,22 +19,50 @@ type Storage interface {
 	Close() error
 }
 
-// openStorage opens the durable store in cfg.DataDir, or a volatile one
+// openStorage opens the durable store in cfg.DataDir, or a memory store
 // when DataDir is empty (epaxosd dev).
 func openStorage(cfg Config, log hclog.Logger) (Storage, error) {
 	if cfg.DataDir == "" {
-		return volatileStorage{}, nil
+		return &memoryStorage{records: make(map[replica.InstanceID]int)}, nil
 	}
 	return storage.Open(cfg.DataDir, storage.Identity{
 		Cluster: cfg.Cluster, Replica: uint32(cfg.ID), Replicas: cfg.N,
 	}, storage.Options{Logger: log.Named("storage")})
 }
 
-// volatileStorage keeps nothing: a replica that stops loses its state, so
-// it must never rejoin its cluster with the same identity. Only `epaxosd
-// dev`, whose whole cluster stops together, uses it.
-type volatileStorage struct{}
+// memoryStorage keeps the state in memory only: it survives a restart of
+// the plugin (which is rebuilt from it) but not of the replica, which must
+// then never rejoin its cluster with the same identity. Only `epaxosd dev`,
+// whose whole cluster stops together, uses it.
+type memoryStorage struct {
+	mu       sync.Mutex
+	records  map[replica.InstanceID]int // index into list
+	list     []replica.InstanceRecord
+	executed []replica.InstanceID
+}
 
-func (volatileStorage) Load() (replica.HardState, error)                          { return replica.HardState{}, nil }
-func (volatileStorage) Save([]replica.InstanceRecord, []replica.InstanceID) error { return nil }
-func (volatileStorage) Close() error                                              { return nil }
+func (m *memoryStorage) Load() (replica.HardState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return replica.HardState{
+		Instances: append([]replica.InstanceRecord(nil), m.list...),
+		Executed:  append([]replica.InstanceID(nil), m.executed...),
+	}, nil
+}
+
+func (m *memoryStorage) Save(records []replica.InstanceRecord, executed []replica.InstanceID) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range records {
+		if i, ok := m.records[r.ID]; ok {
+			m.list[i] = r
+		} else {
+			m.records[r.ID] = len(m.list)
+			m.list = append(m.list, r)
+		}
+	}
+	m.executed = append(m.executed, executed...)
+	return nil
+}
+
+func (m *memoryStorage) Close() error { return nil }

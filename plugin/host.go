@@ -152,9 +152,33 @@ func Launch(cfg HostConfig) (*Host, error) {
 		cancel()
 		return fail("open Apply stream", err)
 	}
-	h := newHost(name, log, stream, cancel, rpc.Ping, client.Kill)
+	h := newHost(name, log, stream, cancel, rpc.Ping, func() { killHard(client, cmd) })
 	h.client = client
 	return h, nil
+}
+
+// killGrace is how long a plugin gets to exit on go-plugin's graceful
+// shutdown before it is killed.
+const killGrace = 2 * time.Second
+
+// killHard stops the plugin process. go-plugin's Kill first asks the plugin
+// to shut down over gRPC and waits for that call without a deadline, which
+// never returns if the process hangs (or is stopped); after killGrace the
+// process is killed outright, which also ends that call.
+func killHard(client *goplugin.Client, cmd *exec.Cmd) {
+	done := make(chan struct{})
+	go func() {
+		client.Kill()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(killGrace):
+		if cmd.Process != nil {
+			cmd.Process.Kill()
+		}
+		<-done
+	}
 }
 
 func newHost(name string, log hclog.Logger,

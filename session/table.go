@@ -47,6 +47,16 @@ func New() *Table {
 	return &Table{table: make(map[uint64]*session), waiters: make(map[commandKey][]chan Result)}
 }
 
+// ResetState forgets every session but keeps the waiting clients. It is
+// called before the state machine is rebuilt from scratch by replaying the
+// executed log, which rebuilds the table too and answers any client whose
+// command is replayed.
+func (s *Table) ResetState() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.table = make(map[uint64]*session)
+}
+
 // Wait registers interest in (client, seq). If the command was already
 // applied it returns its result and done = true; if a newer command of the
 // client was applied it returns a stale result. Otherwise the returned
