@@ -2,22 +2,40 @@ package client
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
+
+	"github.com/epaxosd/epaxosd/tlsconfig"
 )
 
-const proposeUsage = "usage: epaxosd propose -addr HOST:PORT[,HOST:PORT...] -access read|write|delete [-timeout 10s] KEY [VALUE]"
+const proposeUsage = "usage: epaxosd propose -addr HOST:PORT[,HOST:PORT...] -access read|write|delete [-timeout 10s] [-ca FILE -cert FILE -key FILE [-server-name NAME]] KEY [VALUE]"
+
+// Environment variables that stand in for the CLI's TLS flags.
+const (
+	EnvCAFile   = "EPAXOS_CA_FILE"
+	EnvCertFile = "EPAXOS_CERT_FILE"
+	EnvKeyFile  = "EPAXOS_KEY_FILE"
+)
+
+// getenv reads the environment; tests replace it.
+var getenv = os.Getenv
 
 // ProposeCommand runs the CLI command
 //
-//	epaxosd propose -addr HOST:PORT[,HOST:PORT...] -access read|write|delete [-timeout 10s] KEY [VALUE]
+//	epaxosd propose -addr HOST:PORT[,HOST:PORT...] -access read|write|delete [-timeout 10s]
+//	        [-ca FILE -cert FILE -key FILE [-server-name NAME]] KEY [VALUE]
 //
 // with args (the arguments after "propose"). VALUE is required for write and
-// not allowed for read and delete. It prints the state machine's reply on
+// not allowed for read and delete. With -ca, -cert and -key (all three, or
+// none; each defaults to $EPAXOS_CA_FILE, $EPAXOS_CERT_FILE or
+// $EPAXOS_KEY_FILE) it connects with mutual TLS, as replicas with a tls block
+// require; without them, in plain text. It prints the state machine's reply on
 // stdout, followed by a newline, if the reply is not empty, and returns 0. On
 // a usage error it prints the reason and the usage on stderr and returns 2;
 // on any other error (including the state machine's error reply) it prints
@@ -28,6 +46,10 @@ func ProposeCommand(args []string, stdout, stderr io.Writer) int {
 	addrs := fs.String("addr", "", "comma-separated client addresses of the replicas (host:port)")
 	accessName := fs.String("access", "", "how the command touches KEY: read, write or delete")
 	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long, failing over between replicas meanwhile (0: never)")
+	caFile := fs.String("ca", "", "mutual TLS: PEM certificate of the CA that signed the replicas' certificates (default $"+EnvCAFile+")")
+	certFile := fs.String("cert", "", "mutual TLS: this client's PEM certificate, signed by that CA (default $"+EnvCertFile+")")
+	keyFile := fs.String("key", "", "mutual TLS: the PEM private key of -cert (default $"+EnvKeyFile+")")
+	serverName := fs.String("server-name", "", "mutual TLS: check the replicas' certificates against this name instead of each address's host")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, proposeUsage)
 		fs.PrintDefaults()
@@ -79,8 +101,43 @@ func ProposeCommand(args []string, stdout, stderr io.Writer) int {
 	if len(rest) == 2 {
 		value = []byte(rest[1])
 	}
+	tlsFiles := []struct {
+		flag, env string
+		v         *string
+	}{{"-ca", EnvCAFile, caFile}, {"-cert", EnvCertFile, certFile}, {"-key", EnvKeyFile, keyFile}}
+	var given, missing []string
+	for _, f := range tlsFiles {
+		if *f.v == "" {
+			*f.v = getenv(f.env)
+		}
+		if *f.v == "" {
+			missing = append(missing, f.flag)
+		} else {
+			given = append(given, f.flag)
+		}
+	}
+	if len(given) > 0 && len(missing) > 0 {
+		return usageErr("%s given without %s: mutual TLS needs -ca, -cert and -key", strings.Join(given, ", "), strings.Join(missing, ", "))
+	}
+	if len(given) == 0 && *serverName != "" {
+		return usageErr("-server-name needs -ca, -cert and -key")
+	}
 
-	c, err := New(Config{Addrs: addrList})
+	cfg := Config{Addrs: addrList}
+	if len(given) > 0 {
+		b, err := tlsconfig.Load(*caFile, *certFile, *keyFile)
+		if err == nil {
+			err = b.CheckUsage(x509.ExtKeyUsageClientAuth)
+			if err != nil {
+				err = fmt.Errorf("certificate %s: %w", *certFile, err)
+			}
+		}
+		if err != nil {
+			return fail(stderr, fmt.Errorf("tls: %w", err))
+		}
+		cfg.TLS = b.Client(*serverName)
+	}
+	c, err := New(cfg)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -93,6 +150,9 @@ func ProposeCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	reply, err := c.Propose(ctx, access, key, value)
 	if err != nil {
+		if cfg.TLS == nil {
+			err = plainTextHint(err)
+		}
 		return fail(stderr, err)
 	}
 	if len(reply) > 0 {
@@ -101,6 +161,15 @@ func ProposeCommand(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// plainTextHint adds a hint to the error of a plain-text request if the
+// replica hung up before speaking HTTP/2, as one with a tls block does.
+func plainTextHint(err error) error {
+	if !strings.Contains(err.Error(), "server preface: EOF") {
+		return err
+	}
+	return fmt.Errorf("%w; a replica with a tls block refuses plain-text clients: pass -ca, -cert and -key", err)
 }
 
 // fail prints err as one line on stderr and returns exit status 1.

@@ -11,6 +11,7 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
@@ -104,9 +106,16 @@ type Config struct {
 	AttemptTimeout time.Duration
 	// Logger receives failover events at debug level; nil discards them.
 	Logger hclog.Logger
-	// DialOptions are appended to the client's own (insecure credentials,
-	// message size limits, keepalive, reconnect backoff), so they can
-	// override them.
+	// TLS, if set, makes every connection mutual TLS: it holds the client's
+	// certificate and, in RootCAs, the CA the replicas' certificates must
+	// chain to (tlsconfig.Load(ca, cert, key) and then Client("") build one).
+	// The replicas' certificates are checked against the host of each
+	// address unless ServerName is set. Nil connects in plain text, which a
+	// replica with a tls block refuses.
+	TLS *tls.Config
+	// DialOptions are appended to the client's own (credentials, message
+	// size limits, keepalive, reconnect backoff), so they can override
+	// them.
 	DialOptions []grpc.DialOption
 }
 
@@ -177,8 +186,12 @@ func New(cfg Config) (*Client, error) {
 		log = hclog.NewNullLogger()
 	}
 	c := &Client{cfg: cfg, log: log.Named("client"), addrs: addrs}
+	creds := insecure.NewCredentials()
+	if cfg.TLS != nil {
+		creds = credentials.NewTLS(cfg.TLS)
+	}
 	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallSendMsgSize(MaxMessageBytes),
 			grpc.MaxCallRecvMsgSize(MaxMessageBytes),

@@ -43,6 +43,7 @@ type Config struct {
 	Seed      int64         // random seed; 0 means seed from the clock
 	Plugin    Plugin        // the replicated state machine
 	Replicas  []Replica     // the whole cluster, sorted by PID; PIDs are exactly 0..N-1
+	TLS       *TLS          // mutual TLS for peers and clients; nil serves and dials in plain text
 }
 
 // Plugin selects the state machine that the cluster replicates.
@@ -61,6 +62,21 @@ type Replica struct {
 	Name    string // unique within the cluster
 	PID     uint32 // unique within the cluster, 0..N-1
 	Address string // host:port that serves both peers and clients
+}
+
+// TLS is the tls block: it turns on mutual TLS for every connection of the
+// replica, to and from peers and clients. A valid TLS names files that
+// exist and fit together (see tlsconfig.Load): the key is the certificate's,
+// the certificate chains to the CA, may serve and dial (extended key usage
+// serverAuth and clientAuth), and is valid for the host of this replica's
+// address, or for ServerName if it is set.
+type TLS struct {
+	CAFile   string // PEM certificate of the CA that signs every replica's and client's certificate
+	CertFile string // this replica's PEM certificate, which it serves and dials with
+	KeyFile  string // the PEM private key of CertFile
+	// ServerName, if set, is the name every replica's certificate is checked
+	// against when a peer dials it, instead of the host of its address.
+	ServerName string
 }
 
 // Self returns the replica that this configuration is for: the one whose

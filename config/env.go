@@ -10,7 +10,9 @@ import (
 
 // Environment variables. EnvConfig names the configuration file (see Find);
 // each of the others overrides the file's attribute of the same name, in
-// upper case after the EPAXOS_ prefix. An empty variable counts as unset.
+// upper case after the EPAXOS_ prefix (EPAXOS_TLS_ for the tls block's, which
+// override a tls block and cannot stand in for one). An empty variable
+// counts as unset.
 const (
 	EnvConfig    = "EPAXOS_CONFIG"
 	EnvName      = "EPAXOS_NAME"
@@ -20,6 +22,10 @@ const (
 	EnvAggregate = "EPAXOS_AGGREGATE"
 	EnvLogLevel  = "EPAXOS_LOG_LEVEL"
 	EnvSeed      = "EPAXOS_SEED"
+
+	EnvTLSCAFile   = "EPAXOS_TLS_CA_FILE"
+	EnvTLSCertFile = "EPAXOS_TLS_CERT_FILE"
+	EnvTLSKeyFile  = "EPAXOS_TLS_KEY_FILE"
 )
 
 // envOverrides lists the overridable settings. Each set function parses
@@ -68,6 +74,11 @@ var envOverrides = []struct {
 		c.Seed = n
 		return nil
 	}},
+	// Each replica has its own certificate, so a file shared by the
+	// replicas names it through these.
+	{EnvTLSCAFile, "No tls block", setTLSFile(tlsFiles[0])},
+	{EnvTLSCertFile, "No tls block", setTLSFile(tlsFiles[1])},
+	{EnvTLSKeyFile, "No tls block", setTLSFile(tlsFiles[2])},
 }
 
 // applyEnv overrides settings of c with the environment variables that

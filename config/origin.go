@@ -41,6 +41,14 @@ type sources struct {
 
 	replicas           []replicaOrigins // parallel to Config.Replicas
 	replicasIncomplete bool             // a replica block was malformed and is not in Config.Replicas
+
+	tls tlsOrigins
+}
+
+// tlsOrigins records where the tls block's settings came from.
+type tlsOrigins struct {
+	block                              *hcl.Range // the tls block's header
+	caFile, certFile, keyFile, srvName origin
 }
 
 // replicaOrigins records where one replica's settings came from.

@@ -19,9 +19,10 @@ var hostname = os.Hostname
 // means none), fills in defaults and validates the result.
 //
 // filename appears in errors and becomes Config.File; relative paths in the
-// file (data_dir, a plugin command containing a slash) are taken relative
-// to its directory, while EPAXOS_DATA_DIR is taken as given. A plugin
-// command is replaced by the absolute path of the executable it names.
+// file (data_dir, a plugin command containing a slash, the files of the tls
+// block) are taken relative to its directory, while EPAXOS_DATA_DIR and the
+// EPAXOS_TLS_* variables are taken as given. A plugin command is replaced by
+// the absolute path of the executable it names.
 //
 // On failure Parse returns a nil Config and an *Error listing every problem
 // found.
@@ -88,6 +89,7 @@ func fromFile(fs *fileSchema, filename string, s *sources) (*Config, hcl.Diagnos
 	c.Plugin = d.plugin(fs.Plugins, fs.Malformed["plugin"], s)
 	c.Replicas = d.replicas(fs.Replicas, s)
 	s.replicasIncomplete = fs.Malformed["replica"]
+	c.TLS = d.tls(fs.TLS, s)
 	return c, d.diags
 }
 

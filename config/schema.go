@@ -17,6 +17,7 @@ var (
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "plugin", LabelNames: []string{"name"}},
 			{Type: "replica", LabelNames: []string{"name"}},
+			{Type: "tls"},
 		},
 	}
 	pluginBodySchema = &hcl.BodySchema{
@@ -24,6 +25,11 @@ var (
 	}
 	replicaBodySchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "pid"}, {Name: "address"}},
+	}
+	tlsBodySchema = &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{
+			{Name: "ca_file"}, {Name: "cert_file"}, {Name: "key_file"}, {Name: "server_name"},
+		},
 	}
 )
 
@@ -35,11 +41,12 @@ type fileSchema struct {
 	Attrs     hcl.Attributes
 	Plugins   []blockSchema
 	Replicas  []blockSchema
+	TLS       []blockSchema
 	Malformed map[string]bool // block types with a block that hcl rejected (and reported) for its labels
 }
 
-// blockSchema is a plugin or replica block: its label, where it is and its
-// raw attributes.
+// blockSchema is a plugin, replica or tls block: its label (none for tls),
+// where it is and its raw attributes.
 type blockSchema struct {
 	Label      string
 	LabelRange hcl.Range
@@ -66,6 +73,8 @@ func readSchema(body hcl.Body) (*fileSchema, hcl.Diagnostics) {
 			fs.Plugins = append(fs.Plugins, bs)
 		case "replica":
 			fs.Replicas = append(fs.Replicas, bs)
+		case "tls":
+			fs.TLS = append(fs.TLS, bs)
 		}
 	}
 	for typ, n := range written {
@@ -77,14 +86,16 @@ func readSchema(body hcl.Body) (*fileSchema, hcl.Diagnostics) {
 // readBlock checks a block's body against the schema for its type.
 func readBlock(b *hcl.Block) (blockSchema, hcl.Diagnostics) {
 	schema := replicaBodySchema
-	if b.Type == "plugin" {
+	switch b.Type {
+	case "plugin":
 		schema = pluginBodySchema
+	case "tls":
+		schema = tlsBodySchema
 	}
 	content, diags := b.Body.Content(schema)
-	return blockSchema{
-		Label:      b.Labels[0],
-		LabelRange: b.LabelRanges[0],
-		DefRange:   b.DefRange,
-		Attrs:      content.Attributes,
-	}, diags
+	bs := blockSchema{DefRange: b.DefRange, Attrs: content.Attributes}
+	if len(b.Labels) > 0 {
+		bs.Label, bs.LabelRange = b.Labels[0], b.LabelRanges[0]
+	}
+	return bs, diags
 }

@@ -10,8 +10,10 @@ import (
 
 // Validate checks c as Load would: every setting is in range, the replica
 // set is a well-formed cluster that includes c.Name, Replicas is sorted by
-// PID, and the plugin exists (a relative Command is taken relative to the
-// working directory). It returns nil or an *Error listing every problem.
+// PID, the plugin exists (a relative Command is taken relative to the
+// working directory), and the TLS files, if any, exist and fit together
+// (relative paths, again, relative to the working directory). It returns nil
+// or an *Error listing every problem.
 func (c *Config) Validate() error {
 	return errorOf(c.check(&sources{}))
 }
@@ -23,6 +25,7 @@ func (c *Config) check(src *sources) hcl.Diagnostics {
 	diags = append(diags, c.checkReplicas(src)...)
 	diags = append(diags, c.checkName(src)...)
 	diags = append(diags, c.checkPlugin(src)...)
+	diags = append(diags, c.checkTLS(src)...)
 	return diags
 }
 

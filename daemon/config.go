@@ -11,6 +11,7 @@ import (
 	"github.com/epaxosd/epaxosd/config"
 	"github.com/epaxosd/epaxosd/plugin"
 	"github.com/epaxosd/epaxosd/replica"
+	"github.com/epaxosd/epaxosd/tlsconfig"
 )
 
 // TickInterval is the period of the core's clock.
@@ -34,6 +35,15 @@ type Config struct {
 	Plugin plugin.HostConfig
 	Logger hclog.Logger
 
+	// TLS, if set, makes every connection mutual TLS on the one port: the
+	// server presents TLS.Cert and requires peers and clients to present a
+	// certificate that chains to TLS.CAs, and peers are dialed likewise,
+	// their certificates checked against PeerServerName or, if it is empty,
+	// the host of their address. Nil serves and dials in plain text.
+	TLS            *tlsconfig.Bundle
+	PeerServerName string
+	tlsErr         error // loading the configured TLS files failed; check reports it
+
 	// Listener, if set, is used instead of listening on Address (tests).
 	Listener net.Listener
 }
@@ -53,11 +63,18 @@ func FromConfig(c *config.Config, self string, logger hclog.Logger) Config {
 	if c.Plugin.Builtin() {
 		hc.Command, hc.Args = self, []string{"plugin", c.Plugin.Name}
 	}
-	return Config{
+	dc := Config{
 		Name: me.Name, ID: replica.ReplicaID(me.PID), N: len(c.Replicas), Cluster: c.ClusterID(),
 		Address: me.Address, DataDir: c.DataDir, Seed: seed(c.Seed), Peers: peers, Timeout: c.Timeout, Thrifty: c.Thrifty,
 		Aggregate: c.Aggregate, Plugin: hc, Logger: logger,
 	}
+	if c.TLS != nil {
+		// The files were checked when c was loaded; New reports a failure
+		// to read them again.
+		dc.TLS, dc.tlsErr = tlsconfig.Load(c.TLS.CAFile, c.TLS.CertFile, c.TLS.KeyFile)
+		dc.PeerServerName = c.TLS.ServerName
+	}
+	return dc
 }
 
 // seed turns the configured seed into the core's: 0 means time based.
@@ -70,6 +87,8 @@ func seed(s int64) uint64 {
 
 func (c *Config) check() error {
 	switch {
+	case c.tlsErr != nil:
+		return fmt.Errorf("tls: %w", c.tlsErr)
 	case c.N < 3:
 		return fmt.Errorf("cluster of %d replicas: need at least 3", c.N)
 	case len(c.Peers) != c.N-1:

@@ -100,11 +100,11 @@ func New(cfg Config) (*Daemon, error) {
 		errc:      make(chan error, 1),
 	}
 	d.transport = transport.New(transport.Config{
-		Self: cfg.ID, Peers: cfg.Peers, Cluster: cfg.Cluster, Logger: log,
+		Self: cfg.ID, Peers: cfg.Peers, Cluster: cfg.Cluster, Logger: log, TLS: cfg.peerTLS(),
 	})
 	d.applier = newApplier(func() (*plugin.Host, error) { return plugin.Launch(hc) },
 		store.Load, d.sessions, log.Named("apply"))
-	d.server = grpc.NewServer(transport.ServerOptions()...)
+	d.server = grpc.NewServer(append(transport.ServerOptions(), cfg.serverCredentials()...)...)
 	d.transport.Register(d.server)
 	epaxospb.RegisterClientServer(d.server, &clientService{d: d})
 	if err := d.applier.start(context.Background()); err != nil {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -59,6 +60,7 @@ type cluster struct {
 	files []string // each replica's configuration file
 	procs []*exec.Cmd
 	logs  []*lockedBuffer
+	tls   *tls.Config // what clients connect with; nil for plain text
 }
 
 type lockedBuffer struct {
@@ -180,7 +182,7 @@ func (c *cluster) stop() {
 // client returns a client that talks to the replicas at addrs.
 func (c *cluster) client(addrs ...string) *client.Client {
 	c.t.Helper()
-	cl, err := client.New(client.Config{Addrs: addrs})
+	cl, err := client.New(client.Config{Addrs: addrs, TLS: c.tls})
 	if err != nil {
 		c.t.Fatal(err)
 	}

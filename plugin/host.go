@@ -87,10 +87,11 @@ type Host struct {
 }
 
 // Launch starts the plugin binary cfg.Command, completes the go-plugin
-// handshake (gRPC only, this package's ProtocolVersion and cookie) and opens
-// the Apply stream. Errors name the plugin and the binary. The caller must
-// Close the Host: go-plugin plugins ignore SIGINT, so the process outlives
-// epaxosd otherwise.
+// handshake (gRPC only, this package's ProtocolVersion and cookie, and
+// go-plugin's automatic mutual TLS, so that no other process can use the
+// plugin's socket) and opens the Apply stream. Errors name the plugin and the
+// binary. The caller must Close the Host: go-plugin plugins ignore SIGINT, so
+// the process outlives epaxosd otherwise.
 func Launch(cfg HostConfig) (*Host, error) {
 	if cfg.Command == "" {
 		return nil, errors.New("plugin: launch: HostConfig.Command is empty")
@@ -121,6 +122,7 @@ func Launch(cfg HostConfig) (*Host, error) {
 		Cmd:              cmd,
 		SkipHostEnv:      true,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		AutoMTLS:         true, // one-time certificates: only this process can talk to the plugin
 		Logger:           log,
 		Managed:          false,
 		StartTimeout:     timeout,

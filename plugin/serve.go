@@ -12,7 +12,10 @@ import (
 
 // The go-plugin handshake between epaxosd and a plugin. A plugin in another
 // language must check that the environment variable MagicCookieKey holds
-// MagicCookieValue and announce ProtocolVersion on its handshake line.
+// MagicCookieValue, announce ProtocolVersion on its handshake line, and
+// support go-plugin's automatic mutual TLS, which epaxosd always asks for:
+// serve TLS with a certificate of its own, sent on the handshake line, to
+// clients presenting the one in PLUGIN_CLIENT_CERT (Serve does all this).
 const (
 	// ProtocolVersion is the version of the plugin protocol: the service in
 	// proto/plugin.proto and the contract of StateMachine. It changes when

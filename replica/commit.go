@@ -55,19 +55,22 @@ func (r *Replica) reproposeIfNop(in *instance) {
 	r.submit(id, in.initCmd)
 }
 
-// onCommit handles Commit(b, id, c, D).
-func (r *Replica) onCommit(m Message) {
+// onCommit handles Commit(b, id, c, D). A Commit that contradicts this
+// replica's own commit of the instance means agreement is violated: either a
+// protocol bug or a peer that is not following the protocol. It is refused
+// with an error (the caller logs it) and changes nothing; a replica never
+// crashes on what a peer sends.
+func (r *Replica) onCommit(m Message) error {
 	in := r.instance(m.Instance)
 	if in.phase == Committed {
 		if !in.cmd.Equal(m.Command) || !in.deps.Equal(m.Deps) {
-			// Agreement is violated: two different values were decided for one
-			// instance. This is a protocol bug, never an input error.
-			panic(fmt.Sprintf("epaxos: agreement violated at %v: committed %s %v, got %s %v from %d",
-				in.id, in.cmd, in.deps, m.Command, m.Deps, m.From))
+			return fmt.Errorf("agreement violated at %v: committed %s %v, got %s %v",
+				in.id, in.cmd, in.deps, m.Command, m.Deps)
 		}
-		return
+		return nil
 	}
 	r.commit(in, m.Ballot, m.Command, m.Deps)
+	return nil
 }
 
 // stopLeading drops the coordinator bookkeeping of in.

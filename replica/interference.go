@@ -52,8 +52,8 @@ func appendOnce(ids []InstanceID, id InstanceID) []InstanceID {
 }
 
 // conflicts returns the instances other than self whose command interferes
-// with p, as a set. live filters out instances whose command has since
-// become a no-op (recovery can replace a command by Nop, never by another).
+// with p, as a set, keeping only those live accepts. (Replica.conflicts
+// keeps instances whose command has since become a no-op; see there.)
 func (x *interference) conflicts(p *Payload, self InstanceID, live func(InstanceID) bool) Deps {
 	if p == nil || p.Nop {
 		return nil

@@ -196,6 +196,15 @@ func (r *Replica) onValidate(m Message) {
 	switch {
 	case in.phase == Committed:
 		r.sendCommit(m.From, in)
+	case in.phase == Accepted && in.bal == m.Ballot:
+		// A duplicate of Validate(b) arriving after the Accept(b) that the
+		// validation led to (bal is still b). Every process in Q answers
+		// Validate(b) before the coordinator sends Accept(b), so only a
+		// duplicate gets here; applying lines 81–87 would set cmd = c under
+		// the accepted abal and dep, a value no coordinator proposed, which
+		// a later recovery would adopt by line 55. Ignore it, as if lost.
+		// (Found by the simulation: EPAXOS_SIM_SEED=771 go test ./sim -run
+		// '^TestSim_N5_Crashes$'; 3.18 committed as write(k1) with deps {}.)
 	case in.bal == m.Ballot:
 		// pre: bal = b.
 		inv := r.validate81(in, m.Command, m.Deps)

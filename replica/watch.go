@@ -26,6 +26,79 @@ func (r *Replica) watch(id InstanceID) {
 	r.watched[id] = &watchState{deadline: r.now + 2*r.timeout + r.jitter()}
 }
 
+// column is what a replica knows of another replica's column of instances:
+// the highest slot it has heard of, and how far it has looked for gaps.
+type column struct {
+	top     uint64 // highest slot heard of
+	scanned uint64 // every slot up to here is known or watched
+}
+
+// maxGapScan bounds the slots watchGaps looks at per tick, so that an id with
+// an absurd slot costs a bounded amount of work per tick.
+const maxGapScan = 4 * maxFetch
+
+// learnColumn is called when this replica first hears of id and raises the
+// top of id's column.
+func (r *Replica) learnColumn(id InstanceID) {
+	if c := &r.columns[id.Replica]; id.Replica != r.id && id.Slot > c.top {
+		c.top = id.Slot
+	}
+}
+
+// watchGaps watches the instances below the top of each peer's column that
+// this replica has never heard of. The owner persists its instances in slot
+// order before sending anything about them (and reuses, after a restart,
+// slots it never persisted), so every lower slot is a real instance; a
+// replica that missed both its PreAccept and its Commit (loss, a partition,
+// thrifty PreAccepts, a crash) would otherwise never learn it unless an
+// instance it executes depends on it. The watch fetches the commit from the
+// peers, or recovers the instance.
+func (r *Replica) watchGaps() {
+	budget := maxGapScan
+	for i := range r.columns {
+		c := &r.columns[i]
+		for ; c.scanned+1 < c.top && budget > 0; budget-- {
+			c.scanned++
+			if id := (InstanceID{Replica: ReplicaID(i), Slot: c.scanned}); r.instances[id] == nil {
+				r.watch(id)
+			}
+		}
+	}
+}
+
+// Column probes: every probeEvery timeouts, a replica asks its peers (with
+// a Fetch) for the next probeSlots slots of every other replica's column
+// after the highest it knows. A peer answers with the Commits it has, and
+// learnColumn takes it from there. Without this, a replica that missed the
+// PreAccept and the Commit of the last instances of a column (it was down or
+// cut off, or they were lost) would never learn them: Commit is sent once,
+// and no later instance of the column reveals the gap.
+const (
+	probeEvery = 4
+	probeSlots = 8
+)
+
+// probeColumns sends the column probe when it is due.
+func (r *Replica) probeColumns() {
+	if r.now%(probeEvery*r.timeout) != 0 {
+		return
+	}
+	ids := make([]InstanceID, 0, (r.q.N-1)*probeSlots)
+	for c := ReplicaID(0); int(c) < r.q.N; c++ {
+		if c == r.id {
+			continue
+		}
+		top := r.columns[c].top
+		for s := top + 1; s <= top+probeSlots; s++ {
+			ids = append(ids, InstanceID{Replica: c, Slot: s})
+		}
+	}
+	d := NewDeps(ids...)
+	for _, to := range r.peers() {
+		r.send(Message{Type: MsgFetch, To: to, Instance: d[0], Deps: d})
+	}
+}
+
 // jitter is a random delay in [0, N·timeout) that spreads competing
 // recoveries of one instance apart so that one of them finishes.
 func (r *Replica) jitter() uint64 {

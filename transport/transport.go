@@ -20,11 +20,16 @@
 //
 // The daemon must create its gRPC server with ServerOptions() (or at least
 // grpc.MaxRecvMsgSize(MaxMessageBytes) and a keepalive enforcement policy
-// that admits the clients' pings), then call Register before serving.
+// that admits the clients' pings), then call Register before serving. With
+// TLS, the server's credentials are the daemon's (mutual TLS, one port for
+// peers and clients); Config.TLS dials peers with the matching client side,
+// and the Peer service refuses a certificate that is not a replica's.
 package transport
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -38,14 +43,17 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
+	grpcpeer "google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/epaxosd/epaxosd/proto/epaxospb"
 	"github.com/epaxosd/epaxosd/replica"
+	"github.com/epaxosd/epaxosd/tlsconfig"
 )
 
 const (
@@ -111,9 +119,14 @@ type Config struct {
 	// QueueSize is the per-peer send queue length in messages;
 	// 0 means DefaultQueueSize.
 	QueueSize int
-	// DialOptions are appended to the transport's own (insecure credentials,
-	// message size limits, keepalive, connect backoff), so they can override
-	// them, e.g. with grpc.WithTransportCredentials.
+	// TLS, if set, is the configuration peers are dialed with (mutual TLS:
+	// it holds this replica's certificate and, in RootCAs, the CA that peers'
+	// certificates must chain to; see tlsconfig.Bundle.Client). Nil dials in
+	// plain text. The server side is the daemon's: it adds grpc.Creds with
+	// the matching server configuration to ServerOptions.
+	TLS *tls.Config
+	// DialOptions are appended to the transport's own (credentials, message
+	// size limits, keepalive, connect backoff), so they can override them.
 	DialOptions []grpc.DialOption
 }
 
@@ -320,8 +333,12 @@ func (t *Transport) Stats() Stats {
 }
 
 func (t *Transport) dialOptions() []grpc.DialOption {
+	creds := insecure.NewCredentials()
+	if t.cfg.TLS != nil {
+		creds = credentials.NewTLS(t.cfg.TLS)
+	}
 	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallSendMsgSize(MaxMessageBytes),
 			grpc.MaxCallRecvMsgSize(MaxMessageBytes),
@@ -598,6 +615,11 @@ func (s *peerServer) Stream(stream epaxospb.Peer_StreamServer) error {
 	if t.ctx.Err() != nil {
 		return status.Error(codes.Unavailable, "replica is shutting down")
 	}
+	if err := checkPeerCert(ctx); err != nil {
+		t.rejected.Add(1)
+		t.warnLimited("cert", "refusing stream", "error", err)
+		return status.Error(codes.PermissionDenied, err.Error())
+	}
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if c := md.Get(mdCluster); len(c) > 0 && c[0] != t.cfg.Cluster {
 			t.rejected.Add(1)
@@ -652,6 +674,28 @@ func (s *peerServer) Stream(stream epaxospb.Peer_StreamServer) error {
 			}
 		}
 	}
+}
+
+// checkPeerCert refuses a stream on a TLS connection whose certificate may
+// not serve as a replica's (its extended key usage lacks serverAuth), such
+// as the client certificate of `epaxosd tls init`: the server accepts every
+// certificate of the CA, clients' too, and a client must not pose as a peer.
+// Every replica's certificate allows serverAuth, since the replica serves
+// with it. A stream on a plain-text connection passes.
+func checkPeerCert(ctx context.Context) error {
+	p, ok := grpcpeer.FromContext(ctx)
+	if !ok {
+		return nil
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.PeerCertificates) == 0 {
+		return nil
+	}
+	leaf := info.State.PeerCertificates[0]
+	if !tlsconfig.AllowsUsage(leaf, x509.ExtKeyUsageServerAuth) {
+		return fmt.Errorf("certificate %q (from %s) is not a replica's: its extended key usage does not allow serverAuth", leaf.Subject.CommonName, p.Addr)
+	}
+	return nil
 }
 
 // warnLimited logs at warn at most once per logEvery for key, reporting how

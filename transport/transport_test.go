@@ -67,14 +67,18 @@ func listen(t *testing.T) net.Listener {
 // the end of the test.
 func startNode(t *testing.T, self replica.ReplicaID, cluster string, peers map[replica.ReplicaID]string, lis net.Listener) *node {
 	t.Helper()
+	return startNodeWith(t, Config{Self: self, Peers: peers, Cluster: cluster}, lis)
+}
+
+// startNodeWith is startNode for a transport configured by cfg (its
+// QueueSize and Logger are set here) and a server with the extra options.
+func startNodeWith(t *testing.T, cfg Config, lis net.Listener, serverOpts ...grpc.ServerOption) *node {
+	t.Helper()
+	self := cfg.Self
 	n := &node{logs: &logBuffer{}}
-	n.tr = New(Config{
-		Self:      self,
-		Peers:     peers,
-		Cluster:   cluster,
-		QueueSize: 4096,
-		Logger:    hclog.New(&hclog.LoggerOptions{Output: n.logs, Level: hclog.Debug}),
-	})
+	cfg.QueueSize = 4096
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Output: n.logs, Level: hclog.Debug})
+	n.tr = New(cfg)
 	stop := make(chan struct{})
 	drained := make(chan struct{})
 	go func() {
@@ -91,7 +95,7 @@ func startNode(t *testing.T, self replica.ReplicaID, cluster string, peers map[r
 		}
 	}()
 	if lis != nil {
-		n.serve(lis)
+		n.serve(lis, serverOpts...)
 	}
 	n.tr.Start()
 	t.Cleanup(func() {
@@ -108,8 +112,8 @@ func startNode(t *testing.T, self replica.ReplicaID, cluster string, peers map[r
 	return n
 }
 
-func (n *node) serve(lis net.Listener) {
-	n.srv = grpc.NewServer(ServerOptions()...)
+func (n *node) serve(lis net.Listener, opts ...grpc.ServerOption) {
+	n.srv = grpc.NewServer(append(ServerOptions(), opts...)...)
 	n.tr.Register(n.srv)
 	go n.srv.Serve(lis)
 }

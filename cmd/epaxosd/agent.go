@@ -40,7 +40,11 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *validate {
-		fmt.Fprintf(stdout, "%s: valid; replica %q of %d, plugin %q\n", file, cfg.Name, len(cfg.Replicas), cfg.Plugin.Name)
+		security := "no TLS"
+		if cfg.TLS != nil {
+			security = "mutual TLS"
+		}
+		fmt.Fprintf(stdout, "%s: valid; replica %q of %d, plugin %q, %s\n", file, cfg.Name, len(cfg.Replicas), cfg.Plugin.Name, security)
 		return 0
 	}
 	self, err := os.Executable()
@@ -49,6 +53,11 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(cfg.Name, cfg.LogLevel, stderr)
+	if cfg.TLS == nil {
+		log.Warn("no tls block: peer and client traffic is unauthenticated and unencrypted")
+	} else {
+		log.Info("mutual TLS for peers and clients", "ca_file", cfg.TLS.CAFile, "cert_file", cfg.TLS.CertFile)
+	}
 	d, err := daemon.New(daemon.FromConfig(cfg, self, log))
 	if err != nil {
 		fmt.Fprintf(stderr, "epaxosd agent: %v\n", err)

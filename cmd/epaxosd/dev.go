@@ -99,6 +99,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, `==> epaxosd dev cluster: %d replicas, state machine %q
     This is a development cluster. It keeps no data: everything is lost when it stops.
+    It uses no TLS: anyone who can reach these ports can use it.
     Client addresses: %s
     Try: epaxosd propose -addr %s -access write greeting hello
          epaxosd propose -addr %s -access read greeting

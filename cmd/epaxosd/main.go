@@ -14,6 +14,7 @@ Commands:
   dev       run a local development cluster (no data is kept)
   agent     run one replica from an HCL configuration file
   propose   propose a command through a replica and print the reply
+  tls init  make a CA and certificates for mutual TLS
   version   print the version
 
 Run "epaxosd <command> -h" for a command's flags.
@@ -38,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runAgent(args[1:], stdout, stderr)
 	case "propose":
 		return runPropose(args[1:], stdout, stderr)
+	case "tls":
+		return runTLS(args[1:], stdout, stderr)
 	case "plugin":
 		// Internal: the daemon runs its built-in state machines by executing
 		// its own binary as "epaxosd plugin NAME", a go-plugin process like
