@@ -35,6 +35,23 @@ log_level = "info"
 # Random seed; 0 seeds from the clock. Set it to replay a run exactly.
 seed = 0
 
+# Requests per second that one client connection may send; above it the
+# replica answers ResourceExhausted at once. 0 turns the limit off. The
+# default is far above what one connection can get ordered: it only stops a
+# runaway client from starving the others.
+client_rate_limit = 50000
+
+# Mutual TLS for peers and clients (see README.md, "TLS"). Without this
+# block traffic is plain text and unauthenticated, and the agent warns.
+# `epaxosd tls init certs` makes a dev CA and these files. Each replica
+# uses its own certificate: give the others theirs with
+# EPAXOS_TLS_CERT_FILE and EPAXOS_TLS_KEY_FILE.
+# tls {
+#   ca_file   = "certs/ca.pem"
+#   cert_file = "certs/alpha.pem"
+#   key_file  = "certs/alpha-key.pem"
+# }
+
 # The replicated state machine: exactly one plugin block, labelled with the
 # plugin's name. Without a command, the label names a built-in plugin: "kv"
 # (a key-value store) or "counter". For an external plugin, give the

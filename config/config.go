@@ -11,6 +11,12 @@ const (
 	DefaultLogLevel  = "info"
 	DefaultAggregate = true
 	DefaultThrifty   = false
+
+	// DefaultClientRateLimit is the requests per second that one client
+	// connection may send before requests are refused with
+	// ResourceExhausted. It is far above what one connection can get
+	// ordered, so it only stops a runaway client from starving the others.
+	DefaultClientRateLimit = 50000
 )
 
 // Bounds on the number of replicas in a cluster. A cluster of N = 2F+1
@@ -41,9 +47,13 @@ type Config struct {
 	Aggregate bool          // batch concurrent proposals into one instance
 	LogLevel  string        // one of LogLevels
 	Seed      int64         // random seed; 0 means seed from the clock
-	Plugin    Plugin        // the replicated state machine
-	Replicas  []Replica     // the whole cluster, sorted by PID; PIDs are exactly 0..N-1
-	TLS       *TLS          // mutual TLS for peers and clients; nil serves and dials in plain text
+
+	// ClientRateLimit is the requests per second that one client
+	// connection may send; 0 turns the limit off; never negative.
+	ClientRateLimit int64
+	Plugin          Plugin    // the replicated state machine
+	Replicas        []Replica // the whole cluster, sorted by PID; PIDs are exactly 0..N-1
+	TLS             *TLS      // mutual TLS for peers and clients; nil serves and dials in plain text
 }
 
 // Plugin selects the state machine that the cluster replicates.

@@ -23,6 +23,8 @@ const (
 	EnvLogLevel  = "EPAXOS_LOG_LEVEL"
 	EnvSeed      = "EPAXOS_SEED"
 
+	EnvClientRateLimit = "EPAXOS_CLIENT_RATE_LIMIT"
+
 	EnvTLSCAFile   = "EPAXOS_TLS_CA_FILE"
 	EnvTLSCertFile = "EPAXOS_TLS_CERT_FILE"
 	EnvTLSKeyFile  = "EPAXOS_TLS_KEY_FILE"
@@ -72,6 +74,15 @@ var envOverrides = []struct {
 			return fmt.Errorf("%q is not a whole number that fits in 64 bits", v)
 		}
 		c.Seed = n
+		return nil
+	}},
+	{EnvClientRateLimit, "Invalid client_rate_limit", func(c *Config, s *sources, o origin, v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			s.clientRateLimit = origin{env: o.env, reported: true}
+			return fmt.Errorf("%q is not a whole number of requests per second", v)
+		}
+		c.ClientRateLimit, s.clientRateLimit = n, o
 		return nil
 	}},
 	// Each replica has its own certificate, so a file shared by the

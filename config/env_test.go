@@ -15,6 +15,7 @@ thrifty   = false
 aggregate = true
 log_level = "info"
 seed      = 1
+client_rate_limit = 100
 ` + tail3
 	env := map[string]string{
 		EnvName:      "charlie",
@@ -24,6 +25,8 @@ seed      = 1
 		EnvAggregate: "false",
 		EnvLogLevel:  " Trace ",
 		EnvSeed:      "-7",
+
+		EnvClientRateLimit: "0",
 	}
 	c := mustParse(t, src, env)
 	want := Config{
@@ -34,6 +37,8 @@ seed      = 1
 		Aggregate: false,
 		LogLevel:  "trace",
 		Seed:      -7,
+
+		ClientRateLimit: 0,
 	}
 	got := *c
 	got.File, got.Plugin, got.Replicas = "", Plugin{}, nil

@@ -63,6 +63,8 @@ func fromFile(fs *fileSchema, filename string, s *sources) (*Config, hcl.Diagnos
 		Thrifty:   DefaultThrifty,
 		Aggregate: DefaultAggregate,
 		LogLevel:  DefaultLogLevel,
+
+		ClientRateLimit: DefaultClientRateLimit,
 	}
 	var d decoder
 	if v, o, ok := d.string(fs.Attrs["name"]); ok {
@@ -85,6 +87,9 @@ func fromFile(fs *fileSchema, filename string, s *sources) (*Config, hcl.Diagnos
 	}
 	if v, _, ok := d.int(fs.Attrs["seed"]); ok {
 		c.Seed = v
+	}
+	if v, o, ok := d.int(fs.Attrs["client_rate_limit"]); ok {
+		c.ClientRateLimit, s.clientRateLimit = v, o
 	}
 	c.Plugin = d.plugin(fs.Plugins, fs.Malformed["plugin"], s)
 	c.Replicas = d.replicas(fs.Replicas, s)

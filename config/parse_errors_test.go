@@ -84,6 +84,10 @@ replica "alpha" {
 			want: []string{"{file}:2:11: Invalid timeout: The timeout must be positive; got -2s."}},
 		{name: "UnknownLogLevel", src: top + "log_level = \"loud\"\n" + tail3,
 			want: []string{`{file}:2:13: Invalid log_level: "loud" is not a log level; use one of trace, debug, info, warn or error.`}},
+		{name: "NegativeClientRateLimit", src: top + "client_rate_limit = -1\n" + tail3,
+			want: []string{"{file}:2:21: Invalid client_rate_limit: The limit is requests per second per client connection, 0 for none; got -1."}},
+		{name: "FractionalClientRateLimit", src: top + "client_rate_limit = 1.5\n" + tail3,
+			want: []string{`{file}:2:21: Incorrect attribute value type: Inappropriate value for attribute "client_rate_limit": a whole number`}},
 		{name: "EmptyDataDir", src: top + "data_dir = \"\"\n" + tail3,
 			want: []string{"{file}:2:12: Invalid data_dir: The data directory must not be empty."}},
 
@@ -328,6 +332,10 @@ replica "alpha" "extra" {
 		// The environment.
 		{name: "EnvBadDuration", src: top + tail3, env: map[string]string{"EPAXOS_TIMEOUT": "abc"},
 			want: []string{`EPAXOS_TIMEOUT: Invalid duration: "abc" is not a duration; write one such as "500ms" or "2s".`}},
+		{name: "EnvBadClientRateLimit", src: top + tail3, env: map[string]string{"EPAXOS_CLIENT_RATE_LIMIT": "fast"},
+			want: []string{`EPAXOS_CLIENT_RATE_LIMIT: Invalid client_rate_limit: "fast" is not a whole number of requests per second`}},
+		{name: "EnvNegativeClientRateLimit", src: top + tail3, env: map[string]string{"EPAXOS_CLIENT_RATE_LIMIT": "-5"},
+			want: []string{"EPAXOS_CLIENT_RATE_LIMIT: Invalid client_rate_limit: The limit is requests per second per client connection, 0 for none; got -5."}},
 		{name: "EnvZeroTimeout", src: top + tail3, env: map[string]string{"EPAXOS_TIMEOUT": "0s"},
 			want: []string{"EPAXOS_TIMEOUT: Invalid timeout: The timeout must be positive; got 0s."}},
 		{name: "EnvBadThrifty", src: top + tail3, env: map[string]string{"EPAXOS_THRIFTY": "maybe"},

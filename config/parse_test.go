@@ -75,6 +75,8 @@ func TestParse_Defaults(t *testing.T) {
 		LogLevel:  "info",
 		Seed:      0,
 		Plugin:    Plugin{Name: "kv"},
+
+		ClientRateLimit: DefaultClientRateLimit,
 	}
 	got := *c
 	got.Replicas = nil

@@ -39,6 +39,10 @@ func (c *Config) checkSettings(src *sources) hcl.Diagnostics {
 		diags = append(diags, src.timeout.errorf("Invalid timeout",
 			"The timeout must be positive; got %s.", c.Timeout))
 	}
+	if c.ClientRateLimit < 0 && !src.clientRateLimit.reported {
+		diags = append(diags, src.clientRateLimit.errorf("Invalid client_rate_limit",
+			"The limit is requests per second per client connection, 0 for none; got %d.", c.ClientRateLimit))
+	}
 	if !slices.Contains(LogLevels, c.LogLevel) && !src.logLevel.reported {
 		diags = append(diags, src.logLevel.errorf("Invalid log_level",
 			"%q is not a log level; use one of %s.", c.LogLevel, list(LogLevels, "or")))

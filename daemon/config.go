@@ -32,6 +32,10 @@ type Config struct {
 	Thrifty   bool
 	Aggregate bool
 
+	// ClientRateLimit is the requests per second each client connection
+	// may send (see admission); 0 means no limit.
+	ClientRateLimit int64
+
 	Plugin plugin.HostConfig
 	Logger hclog.Logger
 
@@ -66,7 +70,7 @@ func FromConfig(c *config.Config, self string, logger hclog.Logger) Config {
 	dc := Config{
 		Name: me.Name, ID: replica.ReplicaID(me.PID), N: len(c.Replicas), Cluster: c.ClusterID(),
 		Address: me.Address, DataDir: c.DataDir, Seed: seed(c.Seed), Peers: peers, Timeout: c.Timeout, Thrifty: c.Thrifty,
-		Aggregate: c.Aggregate, Plugin: hc, Logger: logger,
+		Aggregate: c.Aggregate, ClientRateLimit: c.ClientRateLimit, Plugin: hc, Logger: logger,
 	}
 	if c.TLS != nil {
 		// The files were checked when c was loaded; New reports a failure

@@ -104,7 +104,9 @@ func New(cfg Config) (*Daemon, error) {
 	})
 	d.applier = newApplier(func() (*plugin.Host, error) { return plugin.Launch(hc) },
 		store.Load, d.sessions, log.Named("apply"))
-	d.server = grpc.NewServer(append(transport.ServerOptions(), cfg.serverCredentials()...)...)
+	opts := append(transport.ServerOptions(), cfg.serverCredentials()...)
+	opts = append(opts, newAdmission(cfg.ClientRateLimit, MaxInFlightRequestBytes).serverOptions()...)
+	d.server = grpc.NewServer(opts...)
 	d.transport.Register(d.server)
 	epaxospb.RegisterClientServer(d.server, &clientService{d: d})
 	if err := d.applier.start(context.Background()); err != nil {

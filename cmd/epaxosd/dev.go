@@ -74,7 +74,8 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	for _, r := range replicas {
 		cfg := &config.Config{
 			Name: r.Name, DataDir: "(none: dev clusters keep no data)", Timeout: config.DefaultTimeout, Aggregate: true, Thrifty: *thrifty,
-			LogLevel: strings.ToLower(*level), Plugin: config.Plugin{Name: *pluginName}, Replicas: replicas,
+			ClientRateLimit: config.DefaultClientRateLimit,
+			LogLevel:        strings.ToLower(*level), Plugin: config.Plugin{Name: *pluginName}, Replicas: replicas,
 		}
 		if err := cfg.Validate(); err != nil {
 			fmt.Fprintf(stderr, "epaxosd dev: %v\n", err)
