@@ -305,7 +305,7 @@ func (c *cluster) persist(i int, rec *recorder, ir replica.InstanceRecord) {
 	if ir.Command == nil {
 		c.fatalf("replica %d: %v committed without a command (⊥)", i, ir.ID)
 	}
-	v := committedValue{Command: clonePayload(ir.Command), Deps: slices.Clone(ir.Deps), Abal: ir.Abal, orig: ir}
+	v := committedValue{Command: clonePayload(ir.Command), Deps: ir.Deps.Clone(), Abal: ir.Abal, orig: ir}
 	if prev, ok := rec.committed[ir.ID]; ok {
 		// Agreement within one replica across time.
 		if !prev.Command.Equal(v.Command) || !prev.Deps.Equal(v.Deps) {
@@ -582,7 +582,7 @@ func (c *cluster) pendingReport() string {
 				fmt.Fprintf(&b, "  replica %d: %v unknown\n", i, id)
 			case last.Phase == replica.Committed:
 				var missing []replica.InstanceID
-				for _, d := range last.Deps {
+				for _, d := range last.Deps.IDs() {
 					if lr, ok := rec.last[d]; !ok || lr.Phase != replica.Committed {
 						missing = append(missing, d)
 					}
@@ -845,7 +845,7 @@ func (c *cluster) checkFig1Order(values map[replica.InstanceID]committedValue) *
 		}
 		for k, e := range rec.execLog {
 			x := e.Instance
-			for _, d := range values[x].Deps {
+			for _, d := range depsIn(values[x].Deps, values) {
 				if comp[d] == comp[x] || values[d].Command.Nop {
 					continue // same component, or a no-op: never executed
 				}
@@ -875,6 +875,20 @@ func (c *cluster) checkFig1Order(values map[replica.InstanceID]committedValue) *
 	return v
 }
 
+// depsIn returns the members of d among the instances of values: its listed
+// ids and every instance under its horizon.
+func depsIn(d replica.Deps, values map[replica.InstanceID]committedValue) []replica.InstanceID {
+	out := slices.Clone(d.IDs())
+	for q := range d.HorizonColumns() {
+		for s := uint64(1); s <= d.Horizon(replica.ReplicaID(q)); s++ {
+			if x := (replica.InstanceID{Replica: replica.ReplicaID(q), Slot: s}); values[x].Command != nil {
+				out = append(out, x)
+			}
+		}
+	}
+	return out
+}
+
 // sccs numbers the strongly connected components of the dependency graph
 // (Tarjan); edges to instances outside values are ignored.
 func sccs(values map[replica.InstanceID]committedValue) map[replica.InstanceID]int {
@@ -890,7 +904,7 @@ func sccs(values map[replica.InstanceID]committedValue) map[replica.InstanceID]i
 		next++
 		stack = append(stack, x)
 		on[x] = true
-		for _, d := range values[x].Deps {
+		for _, d := range depsIn(values[x].Deps, values) {
 			if _, ok := values[d]; !ok {
 				continue
 			}
@@ -1122,8 +1136,8 @@ func clonePayload(p *replica.Payload) *replica.Payload {
 func cloneMessage(m replica.Message) replica.Message {
 	m.Command = clonePayload(m.Command)
 	m.InitCommand = clonePayload(m.InitCommand)
-	m.Deps = slices.Clone(m.Deps)
-	m.InitDeps = slices.Clone(m.InitDeps)
+	m.Deps = m.Deps.Clone()
+	m.InitDeps = m.InitDeps.Clone()
 	m.Invalidators = slices.Clone(m.Invalidators)
 	return m
 }
@@ -1159,9 +1173,19 @@ func sortedCmdIDs[V any](m map[cmdID]V) []cmdID {
 	return out
 }
 
-// isSubset reports whether every id of a is in b.
+// isSubset reports whether every member of a is in b.
 func isSubset(a, b replica.Deps) bool {
-	for _, id := range a {
+	for q := range a.HorizonColumns() {
+		if a.Horizon(replica.ReplicaID(q)) > b.Horizon(replica.ReplicaID(q)) {
+			// Some slot of a's horizon is above b's; b may still list it.
+			for s := b.Horizon(replica.ReplicaID(q)) + 1; s <= a.Horizon(replica.ReplicaID(q)); s++ {
+				if !b.Contains(replica.InstanceID{Replica: replica.ReplicaID(q), Slot: s}) {
+					return false
+				}
+			}
+		}
+	}
+	for _, id := range a.IDs() {
 		if !b.Contains(id) {
 			return false
 		}
@@ -1208,8 +1232,12 @@ func (f fnvHash) int(v int) { f.u64(uint64(v)) }
 func (f fnvHash) id(id replica.InstanceID) { f.u64(uint64(id.Replica)); f.u64(id.Slot) }
 
 func (f fnvHash) deps(d replica.Deps) {
-	f.int(len(d))
-	for _, id := range d {
+	f.int(d.HorizonColumns())
+	for q := range d.HorizonColumns() {
+		f.u64(d.Horizon(replica.ReplicaID(q)))
+	}
+	f.int(d.Len())
+	for _, id := range d.IDs() {
 		f.id(id)
 	}
 }

@@ -13,6 +13,14 @@ type executor struct {
 	waiting map[InstanceID][]*instance // not-yet-committed id -> attempts parked on it
 	output  []Execution
 
+	// frontier is, per column q, the highest slot h such that every
+	// instance (q, 1..h) is executed here (a no-op counts once skipped): the
+	// horizon this replica puts into the deps of the commands it proposes
+	// (see Deps). execWaiting holds the attempts parked on a committed but
+	// unexecuted instance under a horizon, woken when the frontier passes it.
+	frontier    []uint64
+	execWaiting map[InstanceID][]*instance
+
 	// Tarjan's bookkeeping lives in the instances, tagged with the attempt
 	// number, so that starting an attempt costs nothing.
 	attempts uint64
@@ -37,9 +45,15 @@ type tarjan struct {
 	parkedOn InstanceID
 }
 
-func newExecutor(r *Replica) *executor {
-	return &executor{r: r, waiting: make(map[InstanceID][]*instance)}
+func newExecutor(r *Replica, n int) *executor {
+	return &executor{
+		r: r, waiting: make(map[InstanceID][]*instance),
+		frontier: make([]uint64, n), execWaiting: make(map[InstanceID][]*instance),
+	}
 }
+
+// horizon returns the executed frontier as the horizon of a new set.
+func (e *executor) horizon() Deps { return NewDepsWithHorizon(e.frontier) }
 
 func (e *executor) hasOutput() bool { return len(e.output) > 0 }
 
@@ -90,6 +104,50 @@ func (e *executor) park(root *instance, blocker InstanceID) {
 	e.r.watch(blocker)
 }
 
+// parkExecuted records that root cannot execute before blocker, which is
+// committed here but not executed, is executed.
+func (e *executor) parkExecuted(root *instance, blocker InstanceID) {
+	if root.tj.parkedOn == blocker {
+		return
+	}
+	root.tj.parkedOn = blocker
+	e.execWaiting[blocker] = append(e.execWaiting[blocker], root)
+}
+
+// horizonBlocker returns the first instance under in's horizon that is not
+// executed here, if any.
+func (e *executor) horizonBlocker(in *instance) (InstanceID, bool) {
+	for q := range min(in.deps.HorizonColumns(), len(e.frontier)) {
+		if h := in.deps.Horizon(ReplicaID(q)); h > e.frontier[q] {
+			return InstanceID{Replica: ReplicaID(q), Slot: e.frontier[q] + 1}, true
+		}
+	}
+	return InstanceID{}, false
+}
+
+// markExecuted marks in executed and advances the frontier of its column
+// over it and over the executed instances that follow, waking the attempts
+// parked on each instance it passes.
+func (e *executor) markExecuted(in *instance) {
+	in.executed = true
+	q := in.id.Replica
+	if int(q) >= len(e.frontier) || in.id.Slot != e.frontier[q]+1 {
+		return
+	}
+	for {
+		next := InstanceID{Replica: q, Slot: e.frontier[q] + 1}
+		d := e.r.instances[next]
+		if d == nil || !d.executed {
+			return
+		}
+		e.frontier[q]++
+		if w, ok := e.execWaiting[next]; ok {
+			delete(e.execWaiting, next)
+			e.queue = append(e.queue, w...)
+		}
+	}
+}
+
 // uncommitted reports whether id is not committed here (or not known).
 func (e *executor) uncommitted(id InstanceID) bool {
 	d := e.r.instances[id]
@@ -117,8 +175,8 @@ func (e *executor) attempt(root *instance) {
 	push(root)
 	for len(e.frames) > 0 {
 		f := &e.frames[len(e.frames)-1]
-		if f.next < len(f.in.deps) {
-			dep := f.in.deps[f.next]
+		if deps := f.in.deps.IDs(); f.next < len(deps) {
+			dep := deps[f.next]
 			f.next++
 			d := e.r.instances[dep]
 			switch {
@@ -147,20 +205,39 @@ func (e *executor) attempt(root *instance) {
 			parent := e.frames[len(e.frames)-1].in
 			parent.tj.low = min(parent.tj.low, in.tj.low)
 		}
-		if in.tj.low == in.tj.index {
-			e.executeComponent(in)
+		if in.tj.low == in.tj.index && !e.executeComponent(root, in) {
+			return
 		}
 	}
 }
 
-// executeComponent pops the component whose root is root off Tarjan's stack
-// and executes it in instance-id order; no-ops are marked executed only.
-func (e *executor) executeComponent(root *instance) {
+// executeComponent pops the component whose Tarjan root is top off the
+// stack and executes it in instance-id order; no-ops are marked executed
+// only. Every instance under the horizons of its members must be executed
+// first (Deps, point 3: horizon edges are on no cycle, so none of those is
+// in the component, and those the attempt reaches were executed in earlier
+// components). If one is not, the attempt's root is parked on it and
+// executeComponent returns false: the attempt must stop.
+func (e *executor) executeComponent(root, top *instance) bool {
 	i := len(e.stack) - 1
-	for e.stack[i] != root {
+	for e.stack[i] != top {
 		i--
 	}
-	scc := append([]*instance(nil), e.stack[i:]...)
+	scc := e.stack[i:]
+	for _, in := range scc {
+		if in.executed {
+			continue
+		}
+		if b, blocked := e.horizonBlocker(in); blocked {
+			if e.uncommitted(b) {
+				e.park(root, b)
+			} else {
+				e.parkExecuted(root, b)
+			}
+			return false
+		}
+	}
+	scc = append([]*instance(nil), scc...)
 	e.stack = e.stack[:i]
 	sort.Slice(scc, func(a, b int) bool { return scc[a].id.Less(scc[b].id) })
 	for _, in := range scc {
@@ -168,9 +245,23 @@ func (e *executor) executeComponent(root *instance) {
 		if in.executed {
 			continue
 		}
-		in.executed = true
+		e.markExecuted(in)
 		if !in.cmd.Nop {
 			e.output = append(e.output, Execution{Instance: in.id, Commands: in.cmd.Commands})
+		}
+	}
+	return true
+}
+
+// recomputeFrontier sets the frontier from the executed flags (Restore).
+func (e *executor) recomputeFrontier() {
+	for q := range e.frontier {
+		for {
+			d := e.r.instances[InstanceID{Replica: ReplicaID(q), Slot: e.frontier[q] + 1}]
+			if d == nil || !d.executed {
+				break
+			}
+			e.frontier[q]++
 		}
 	}
 }

@@ -138,3 +138,66 @@ func TestFig1_LongChainExecutesEachInstanceOnce(t *testing.T) {
 		})
 	}
 }
+
+// commitWithHorizon feeds r a Commit for x whose deps are the horizon h and
+// the listed ids.
+func commitWithHorizon(t *testing.T, r *Replica, x InstanceID, h []uint64, deps ...InstanceID) {
+	t.Helper()
+	from := ReplicaID(1)
+	if r.id == 1 {
+		from = 2
+	}
+	mustStep(t, r, Message{Type: MsgCommit, From: from, To: r.id, Instance: x,
+		Command: &Payload{Commands: []Command{write("k")}}, Deps: NewDepsWithHorizon(h, deps...)})
+}
+
+// Deps, point 3: everything under a horizon executes before the instance
+// whose deps hold it, including instances that are committed but blocked
+// and instances this replica has never heard of (which it then waits on,
+// so that they are fetched or recovered).
+func TestExecute_HorizonIsAPrecondition(t *testing.T) {
+	r := newReplicas(t, 3, false)[0]
+	a, b, c, z := id(1, 1), id(1, 2), id(1, 3), id(2, 1)
+	commitAt(t, r, a, false, z) // a: committed, blocked on z
+	// c's horizon holds column 1 up to slot 2: a, and b which r never saw.
+	commitWithHorizon(t, r, c, []uint64{0, 2})
+	if got := executed(r); len(got) != 0 {
+		t.Fatalf("executed %v before the instances under %v's horizon", got, c)
+	}
+	commitAt(t, r, z, false)
+	if got, want := executed(r), []InstanceID{z, a}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("executed %v, want %v (c still waits for %v)", got, want, b)
+	}
+	if _, ok := r.watched[b]; !ok {
+		t.Fatalf("%v, under a horizon and unknown here, is not waited on", b)
+	}
+	commitAt(t, r, b, true) // b was recovered as a no-op
+	if got, want := executed(r), []InstanceID{c}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("executed %v, want %v once its horizon executed", got, want)
+	}
+	if got := r.exec.frontier; !reflect.DeepEqual(got, []uint64{0, 3, 1}) {
+		t.Fatalf("executed frontier %v, want [0 3 1]", got)
+	}
+}
+
+// A coordinator's deps carry its executed frontier as their horizon and
+// list only what is above it, so on a hot key they hold the commands in
+// flight, not the key's history (Deps).
+func TestDeps_CoordinatorListsOnlyWhatIsAboveItsExecutedFrontier(t *testing.T) {
+	r := newReplicas(t, 3, false)[0]
+	for s := uint64(1); s <= 100; s++ {
+		commitAt(t, r, id(1, s), false)
+	}
+	commitAt(t, r, id(2, 1), false, id(2, 2)) // blocked on 2.2, unknown
+	executed(r)
+	x := mustPropose(t, r, write("k"))
+	d := state(r, x).deps
+	if want := NewDepsWithHorizon([]uint64{0, 100}, id(2, 1)); !d.Equal(want) {
+		t.Fatalf("deps of a new command on the hot key = %v, want %v", d, want)
+	}
+	for s := uint64(1); s <= 100; s++ {
+		if !d.Contains(id(1, s)) {
+			t.Fatalf("deps %v miss the executed interfering %v", d, id(1, s))
+		}
+	}
+}

@@ -48,10 +48,16 @@ func (f *fuzzReader) deps() Deps {
 	for i := range ids {
 		ids[i] = f.id()
 	}
-	if f.byte()%8 == 0 {
-		return Deps(ids) // possibly unsorted or with duplicates: must be rejected
+	var horizon []uint64
+	if f.byte()%4 == 0 {
+		// Possibly more columns than replicas (must be rejected), slots
+		// far beyond anything proposed (must not stall or crash).
+		horizon = make([]uint64, f.count(6))
+		for i := range horizon {
+			horizon[i] = f.small(8)
+		}
 	}
-	return NewDeps(ids...)
+	return NewDepsWithHorizon(horizon, ids...)
 }
 
 func (f *fuzzReader) payload() *Payload {

@@ -17,7 +17,7 @@ func TestFig3_Line22_FastPathCommitsOnMatchingFastQuorum(t *testing.T) {
 		mustStep(t, rs[0], one(t, take(rs[m.To], MsgPreAcceptOK, 0)))
 	}
 	in := state(rs[0], x)
-	if in.phase != Committed || in.abal != 0 || len(in.deps) != 0 {
+	if in.phase != Committed || in.abal != 0 || !in.deps.IsEmpty() {
 		t.Fatalf("after a matching fast quorum: phase=%v abal=%d deps=%v, want committed at 0 with no deps", in.phase, in.abal, in.deps)
 	}
 	rd := rs[0].Ready()
@@ -186,14 +186,15 @@ func TestStep_RejectsImpossibleMessages(t *testing.T) {
 	rs := newReplicas(t, 3, false)
 	good := Message{Type: MsgPreAccept, From: 1, To: 0, Instance: id(1, 1), Command: &Payload{Commands: []Command{write("k")}}}
 	bad := map[string]func(m *Message){
-		"unknown type":          func(m *Message) { m.Type = 99 },
-		"unknown sender":        func(m *Message) { m.From = 7 },
-		"from self":             func(m *Message) { m.From = 0; m.Instance = id(0, 1) },
-		"wrong recipient":       func(m *Message) { m.To = 2 },
-		"unknown column":        func(m *Message) { m.Instance = id(9, 1) },
-		"slot zero":             func(m *Message) { m.Instance = id(1, 0) },
-		"dep on unknown column": func(m *Message) { m.Deps = Deps{id(5, 1)} },
-		"unsorted deps":         func(m *Message) { m.Deps = Deps{id(1, 2), id(1, 1)} },
+		"unknown type":                      func(m *Message) { m.Type = 99 },
+		"unknown sender":                    func(m *Message) { m.From = 7 },
+		"from self":                         func(m *Message) { m.From = 0; m.Instance = id(0, 1) },
+		"wrong recipient":                   func(m *Message) { m.To = 2 },
+		"unknown column":                    func(m *Message) { m.Instance = id(9, 1) },
+		"slot zero":                         func(m *Message) { m.Instance = id(1, 0) },
+		"dep on unknown column":             func(m *Message) { m.Deps = NewDeps(id(5, 1)) },
+		"horizon over unknown columns":      func(m *Message) { m.Deps = NewDepsWithHorizon([]uint64{0, 0, 0, 1}) },
+		"init horizon over unknown columns": func(m *Message) { m.InitDeps = NewDepsWithHorizon([]uint64{0, 0, 0, 0, 7}) },
 		"PreAccept by non-owner": func(m *Message) {
 			m.From = 2
 		},

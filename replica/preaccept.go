@@ -1,12 +1,13 @@
 package replica
 
 // submit is submit(c), Fig. 3 lines 8–10: PreAccept(id, c, D) with
-// D = {id' | cmd[id'] ⋈ c}, to every replica including this one. The message
+// D = {id' | cmd[id'] ⋈ c}, to every replica including this one. D's
+// horizon is this replica's executed frontier (see Deps). The message
 // to self is applied at once (atomically with the send, as in the TLA+ spec),
 // so the coordinator's own PreAcceptOK is the first reply counted.
 func (r *Replica) submit(id InstanceID, c *Payload) {
 	in := r.instance(id)
-	D := r.conflicts(c, id)
+	D := r.conflicts(c, id, r.exec.horizon())
 	r.preAccept(in, c, D)
 	in.lead = &leader{
 		ballot:       0,
@@ -29,7 +30,7 @@ func (r *Replica) submit(id InstanceID, c *Payload) {
 func (r *Replica) preAccept(in *instance, c *Payload, D Deps) {
 	in.cmd, in.initCmd = c, c
 	in.initDeps = D
-	in.deps = D.Union(r.conflicts(c, in.id))
+	in.deps = D.Union(r.conflicts(c, in.id, D))
 	in.phase = PreAccepted
 	r.learnCommand(in)
 	r.markDirty(in)

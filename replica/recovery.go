@@ -159,7 +159,7 @@ func (r *Replica) decideRecovery(in *instance) {
 	// not fast-commit; had it committed, the commit (persisted before
 	// Commit(0) was sent) would have shown in U.
 	if rec.inQ[in.id.Replica] {
-		r.recoveryAccept(in, NopPayload(), nil)
+		r.recoveryAccept(in, NopPayload(), Deps{})
 		return
 	}
 	// Line 57: R = the replies that pre-accepted with dep = initDep, the
@@ -173,7 +173,7 @@ func (r *Replica) decideRecovery(in *instance) {
 	}
 	if len(voters) == 0 || len(voters) < len(rec.q)-r.q.E {
 		// Line 80: too few voters for id to have fast-committed.
-		r.recoveryAccept(in, NopPayload(), nil)
+		r.recoveryAccept(in, NopPayload(), Deps{})
 		return
 	}
 	// Lines 58–61: validate (c, D) of any voter with the processes in Q.
@@ -227,8 +227,9 @@ func (r *Replica) validate81(in *instance, c *Payload, D Deps) []Invalidator {
 	r.markDirty(in)
 	var inv []Invalidator
 	// Every instance whose (initial) command interferes with c is in the
-	// interference index under one of c's keys.
-	for _, x := range r.index.conflicts(c, in.id, func(InstanceID) bool { return true }) {
+	// interference index under one of c's keys; those under D's horizon are
+	// in D.
+	for _, x := range r.index.conflicts(c, in.id, D).IDs() {
 		if D.Contains(x) {
 			continue
 		}
@@ -289,7 +290,7 @@ func (r *Replica) checkValidation(in *instance) {
 	// have fast-committed; abandon it.
 	for _, x := range rec.inv {
 		if x.Phase == Committed || rec.rMax == len(rec.q)-r.q.E && !rec.inQ[x.Instance.Replica] {
-			r.recoveryAccept(in, NopPayload(), nil)
+			r.recoveryAccept(in, NopPayload(), Deps{})
 			return
 		}
 	}
@@ -323,7 +324,7 @@ func (r *Replica) checkWaiting(in *instance) {
 		}
 		// Line 70: an invalidator committed without id in its deps.
 		if !o.cmd.Nop && !o.deps.Contains(in.id) {
-			r.recoveryAccept(in, NopPayload(), nil)
+			r.recoveryAccept(in, NopPayload(), Deps{})
 			return
 		}
 	}
@@ -336,7 +337,7 @@ func (r *Replica) checkWaiting(in *instance) {
 	// k' > N − F − E voters.
 	for _, x := range rec.inv {
 		if k, ok := r.waitingFor[x.Instance]; ok && int(k) > r.q.N-r.q.F-r.q.E {
-			r.recoveryAccept(in, NopPayload(), nil)
+			r.recoveryAccept(in, NopPayload(), Deps{})
 			return
 		}
 	}
@@ -356,7 +357,7 @@ func (r *Replica) lateRecoverOK(in *instance, m Message) {
 	case m.Phase == Accepted:
 		r.recoveryAccept(in, m.Command, m.Deps)
 	case m.From == in.id.Replica:
-		r.recoveryAccept(in, NopPayload(), nil)
+		r.recoveryAccept(in, NopPayload(), Deps{})
 	}
 }
 

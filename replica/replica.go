@@ -76,7 +76,7 @@ func New(cfg Config) (*Replica, error) {
 		timeout:   uint64(timeout),
 		nextSlot:  1,
 		instances: make(map[InstanceID]*instance),
-		index:     newInterference(),
+		index:     newInterference(cfg.N),
 		leading:   make(map[InstanceID]*instance),
 		rand:      rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.ID))),
 
@@ -86,7 +86,7 @@ func New(cfg Config) (*Replica, error) {
 		waitingFor: make(map[InstanceID]uint32),
 		columns:    make([]column, cfg.N),
 	}
-	r.exec = newExecutor(r)
+	r.exec = newExecutor(r, cfg.N)
 	return r, nil
 }
 
@@ -284,6 +284,9 @@ func (r *Replica) learnCommand(in *instance) {
 // invalidator whose initial coordinator r0 is outside Q, and line 65 picks
 // a no-op for the fast-committed 0.32. Extra deps never break agreement or
 // visibility; a no-op dependency is only waited for, never executed.
-func (r *Replica) conflicts(p *Payload, self InstanceID) Deps {
-	return r.index.conflicts(p, self, func(InstanceID) bool { return true })
+//
+// It returns the set with h's horizon and, listed, every such id' above it
+// (h's own listed ids are not included).
+func (r *Replica) conflicts(p *Payload, self InstanceID, h Deps) Deps {
+	return NewDepsWithHorizon(h.horizon, r.index.conflicts(p, self, h).IDs()...)
 }

@@ -47,6 +47,7 @@ func (r *Replica) Restore(st HardState) error {
 		}
 		in.executed = true
 	}
+	r.exec.recomputeFrontier()
 	var committed []*instance
 	for _, in := range r.instances {
 		if in.phase == Committed && !in.executed {

@@ -309,7 +309,7 @@ func scenarioC(t *testing.T, restart bool) {
 		return s.hasExecuted(1, b) && s.hasExecuted(2, b)
 	})
 	t.Logf("B executed everywhere %d ticks after its commit (bound %d)", took, bound)
-	if v, ok := s.committed(a); !ok || v.cmd.Nop || len(v.deps) != 0 {
+	if v, ok := s.committed(a); !ok || v.cmd.Nop || !v.deps.IsEmpty() {
 		t.Errorf("Fig. 5 line 63: A should be recovered as (A, {}) (r1 voted for it, nothing invalidates it), got %v", v)
 	}
 	for _, i := range []int{1, 2} {
@@ -491,7 +491,7 @@ func TestScenarioE_LeaderExecutesAndCrashesBeforeCommitBroadcast(t *testing.T) {
 	s.runUntil("A and B executing at r1 and r2", s.watchBound()+8, func() bool {
 		return s.hasExecuted(1, b) && s.hasExecuted(2, b)
 	})
-	if v, _ := s.committed(a); v.cmd.Nop || len(v.deps) != 0 {
+	if v, _ := s.committed(a); v.cmd.Nop || !v.deps.IsEmpty() {
 		t.Errorf("A must be committed as r0 executed it, (A, {}); got %v", v)
 	}
 	if got := s.executed(0); len(got) != 1 || got[0] != a {
@@ -535,7 +535,7 @@ func TestScenarioE_PreAcceptsLostOneWayDuringRecovery(t *testing.T) {
 		s.deliver(flight(MsgPreAccept, 4, q, b))
 		s.deliver(flight(MsgPreAcceptOK, q, 4, b))
 	}
-	if in := s.in(4, b); in.phase != Committed || len(in.deps) != 0 {
+	if in := s.in(4, b); in.phase != Committed || !in.deps.IsEmpty() {
 		t.Fatalf("r4 should fast-commit (B, {}) with r2 and r3: phase=%v deps=%v", in.phase, in.deps)
 	}
 	oneWay()

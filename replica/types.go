@@ -2,7 +2,6 @@ package replica
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -136,64 +135,6 @@ func (p *Payload) String() string {
 		parts[i] = fmt.Sprintf("%s(%q)", c.Access, c.Key)
 	}
 	return "[" + strings.Join(parts, " ") + "]"
-}
-
-// Deps is a set of instance ids, kept sorted by InstanceID.Less and without
-// duplicates. The protocol needs explicit sets (epaxos-star.md §4, §6).
-type Deps []InstanceID
-
-// NewDeps returns the set of the given ids.
-func NewDeps(ids ...InstanceID) Deps {
-	d := append(Deps(nil), ids...)
-	sort.Slice(d, func(i, j int) bool { return d[i].Less(d[j]) })
-	out := d[:0]
-	for i, id := range d {
-		if i == 0 || id != d[i-1] {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-// Contains reports whether id is in d.
-func (d Deps) Contains(id InstanceID) bool {
-	i := sort.Search(len(d), func(i int) bool { return !d[i].Less(id) })
-	return i < len(d) && d[i] == id
-}
-
-// Union returns d ∪ o as a new set; neither input is modified.
-func (d Deps) Union(o Deps) Deps {
-	out := make(Deps, 0, len(d)+len(o))
-	i, j := 0, 0
-	for i < len(d) && j < len(o) {
-		switch {
-		case d[i] == o[j]:
-			out = append(out, d[i])
-			i++
-			j++
-		case d[i].Less(o[j]):
-			out = append(out, d[i])
-			i++
-		default:
-			out = append(out, o[j])
-			j++
-		}
-	}
-	out = append(out, d[i:]...)
-	return append(out, o[j:]...)
-}
-
-// Equal reports whether d and o are the same set.
-func (d Deps) Equal(o Deps) bool {
-	if len(d) != len(o) {
-		return false
-	}
-	for i := range d {
-		if d[i] != o[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Phase is an instance's progress at one replica (epaxos-star.md §1).

@@ -2,9 +2,11 @@ package replica
 
 import "fmt"
 
-// maxDeps bounds the dependency sets a peer may send. Full dependency sets
-// grow with the history of a key until executed instances are garbage
-// collected; the bound only stops a hostile peer from exhausting memory.
+// maxDeps bounds the listed ids of the dependency sets a peer may send.
+// Listed ids are the interfering instances above the coordinator's executed
+// horizon (see Deps), normally those in flight, but a coordinator that was
+// cut off for long has a low horizon; the bound only stops a hostile peer
+// from exhausting memory.
 const maxDeps = 1 << 20
 
 // validate rejects messages that no correct peer could have sent: unknown
@@ -87,14 +89,18 @@ func (r *Replica) validID(id InstanceID) error {
 }
 
 func (r *Replica) validDeps(d Deps) error {
-	if len(d) > maxDeps {
-		return fmt.Errorf("%d dependencies exceed the limit of %d", len(d), maxDeps)
+	if d.Len() > maxDeps {
+		return fmt.Errorf("%d dependencies exceed the limit of %d", d.Len(), maxDeps)
 	}
-	for i, id := range d {
+	if d.HorizonColumns() > r.q.N {
+		return fmt.Errorf("horizon of %d columns for %d replicas", d.HorizonColumns(), r.q.N)
+	}
+	ids := d.IDs()
+	for i, id := range ids {
 		if err := r.validID(id); err != nil {
 			return err
 		}
-		if i > 0 && !d[i-1].Less(id) {
+		if i > 0 && !ids[i-1].Less(id) {
 			return fmt.Errorf("not a sorted set at %v", id)
 		}
 	}

@@ -95,7 +95,7 @@ func (r *Replica) probeColumns() {
 	}
 	d := NewDeps(ids...)
 	for _, to := range r.peers() {
-		r.send(Message{Type: MsgFetch, To: to, Instance: d[0], Deps: d})
+		r.send(Message{Type: MsgFetch, To: to, Instance: d.IDs()[0], Deps: d})
 	}
 }
 
@@ -156,7 +156,7 @@ func (r *Replica) checkWatched() {
 		n := min(len(fetch), maxFetch)
 		ids := NewDeps(fetch[:n]...)
 		for _, to := range r.peers() {
-			r.send(Message{Type: MsgFetch, To: to, Instance: ids[0], Deps: ids})
+			r.send(Message{Type: MsgFetch, To: to, Instance: ids.IDs()[0], Deps: ids})
 		}
 		fetch = fetch[n:]
 	}
@@ -188,7 +188,7 @@ func (r *Replica) recoveryPatience(rec *recovery) uint64 {
 // onFetch answers a catch-up request with a Commit for every requested
 // instance committed here.
 func (r *Replica) onFetch(m Message) {
-	for i, id := range m.Deps {
+	for i, id := range m.Deps.IDs() {
 		if i == maxFetch {
 			break
 		}

@@ -86,7 +86,7 @@ func (c *checker) onPersist(n *node, rec, prev replica.InstanceRecord, had bool)
 		}
 		c.nonNop++
 	}
-	c.chosen[rec.ID] = chosenValue{cmd: clonePayload(rec.Command), deps: slices.Clone(rec.Deps), node: n.id, at: s.sched.now}
+	c.chosen[rec.ID] = chosenValue{cmd: clonePayload(rec.Command), deps: rec.Deps.Clone(), node: n.id, at: s.sched.now}
 	s.trace(traceEntry{kind: tkCommit, node: n.id, id: rec.ID, note: fmt.Sprintf("%v %v deps=%v abal=%d", rec.ID, rec.Command, clipDeps(rec.Deps), rec.Abal)})
 }
 
@@ -142,12 +142,20 @@ func (c *checker) pendingReport() string {
 				line("%v at replica %d: %s", id, n.id, describeRecord(rec, true))
 			case !v.cmd.Nop && !n.disk.execSet[id]:
 				var missing []replica.InstanceID
-				for _, d := range rec.Deps {
+				for _, d := range rec.Deps.IDs() {
 					if r, ok := n.disk.records[d]; !ok || r.Phase != replica.Committed {
 						missing = append(missing, d)
 					}
 				}
-				line("%v committed at replica %d, not executed; deps not committed there: %v", id, n.id, missing)
+				for q := range rec.Deps.HorizonColumns() {
+					for s := uint64(1); s <= rec.Deps.Horizon(replica.ReplicaID(q)) && len(missing) < 8; s++ {
+						d := replica.InstanceID{Replica: replica.ReplicaID(q), Slot: s}
+						if r, ok := n.disk.records[d]; !ok || r.Phase != replica.Committed {
+							missing = append(missing, d)
+						}
+					}
+				}
+				line("%v committed at replica %d, not executed; deps not committed there: %v (horizon %v)", id, n.id, missing, rec.Deps)
 			}
 		}
 	}

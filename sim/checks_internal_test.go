@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"slices"
 	"strings"
 	"testing"
 
@@ -91,17 +90,19 @@ func TestSim_ChecksCatchMissingDependency(t *testing.T) {
 	s := cleanRun(t, Config{N: 3, Mix: MixLossy, HotKeyRate: 1, Sessions: SessionPerRequest}, 3)
 	for _, id := range sortedIDs(s.checks.chosen) {
 		v := s.checks.chosen[id]
-		if v.cmd.Nop || len(v.deps) == 0 {
+		if v.cmd.Nop || v.deps.IsEmpty() {
 			continue
 		}
-		// Drop the whole dep set: some interfering partner loses its edge
-		// unless it depends on id in turn, so also drop id from theirs.
-		for _, d := range v.deps {
-			dv := s.checks.chosen[d]
-			dv.deps = slices.DeleteFunc(slices.Clone(dv.deps), func(x replica.InstanceID) bool { return x == id })
-			s.checks.chosen[d] = dv
+		// Drop the whole dep set, and every dep set that holds id (listed
+		// or under its horizon): then id and any interfering partner hold
+		// neither the other.
+		for w, wv := range s.checks.chosen {
+			if w != id && wv.deps.Contains(id) {
+				wv.deps = replica.Deps{}
+				s.checks.chosen[w] = wv
+			}
 		}
-		v.deps = nil
+		v.deps = replica.Deps{}
 		s.checks.chosen[id] = v
 		s.checks.interference()
 		expectFailure(t, s, "2. interference")

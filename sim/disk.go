@@ -76,8 +76,8 @@ func (d *disk) hardState() replica.HardState {
 func cloneRecord(r replica.InstanceRecord) replica.InstanceRecord {
 	r.Command = clonePayload(r.Command)
 	r.InitCommand = clonePayload(r.InitCommand)
-	r.Deps = slices.Clone(r.Deps)
-	r.InitDeps = slices.Clone(r.InitDeps)
+	r.Deps = r.Deps.Clone()
+	r.InitDeps = r.InitDeps.Clone()
 	return r
 }
 
@@ -100,8 +100,8 @@ func clonePayload(p *replica.Payload) *replica.Payload {
 func cloneMessage(m replica.Message) replica.Message {
 	m.Command = clonePayload(m.Command)
 	m.InitCommand = clonePayload(m.InitCommand)
-	m.Deps = slices.Clone(m.Deps)
-	m.InitDeps = slices.Clone(m.InitDeps)
+	m.Deps = m.Deps.Clone()
+	m.InitDeps = m.InitDeps.Clone()
 	m.Invalidators = slices.Clone(m.Invalidators)
 	return m
 }

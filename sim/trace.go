@@ -109,10 +109,19 @@ func fmtMsg(m replica.Message) string {
 }
 
 func clipDeps(d replica.Deps) string {
-	if len(d) > 8 {
-		return fmt.Sprintf("%v...(%d)", []replica.InstanceID(d[:8]), len(d))
+	if d.Len() > 8 {
+		return fmt.Sprintf("%v...(%d)", replica.NewDepsWithHorizon(horizonOf(d), d.IDs()[:8]...), d.Len())
 	}
-	return fmt.Sprint([]replica.InstanceID(d))
+	return d.String()
+}
+
+// horizonOf returns d's horizon as a slice.
+func horizonOf(d replica.Deps) []uint64 {
+	h := make([]uint64, d.HorizonColumns())
+	for q := range h {
+		h[q] = d.Horizon(replica.ReplicaID(q))
+	}
+	return h
 }
 
 // tracer keeps the ring and, when tracing, writes every event.
@@ -162,8 +171,13 @@ func (f *fingerprint) u64(tag, v uint64) {
 func (f *fingerprint) id(id replica.InstanceID) { f.word(uint64(id.Replica)<<48 ^ id.Slot) }
 
 func (f *fingerprint) deps(d replica.Deps) {
-	f.word(uint64(len(d)))
-	for _, id := range d {
+	h := horizonOf(d)
+	f.word(uint64(len(h)))
+	for _, s := range h {
+		f.word(s)
+	}
+	f.word(uint64(d.Len()))
+	for _, id := range d.IDs() {
 		f.id(id)
 	}
 }

@@ -79,6 +79,7 @@ const (
 
 	fDepsReplicas = 1
 	fDepsSlots    = 2
+	fDepsHorizon  = 3
 
 	tagLen = 1
 )
@@ -164,29 +165,50 @@ func appendPayloadField(b []byte, n protowire.Number, p *replica.Payload) []byte
 	return b
 }
 
-// depsColumns returns the sizes of the packed replica and slot columns.
-func depsColumns(d replica.Deps) (replicas, slots int) {
-	for _, id := range d {
+// depsColumns returns the sizes of the packed replica, slot and horizon
+// columns.
+func depsColumns(d replica.Deps) (replicas, slots, horizon int) {
+	for _, id := range d.IDs() {
 		replicas += protowire.SizeVarint(uint64(id.Replica))
 		slots += protowire.SizeVarint(id.Slot)
 	}
-	return replicas, slots
+	for q := range d.HorizonColumns() {
+		horizon += protowire.SizeVarint(d.Horizon(replica.ReplicaID(q)))
+	}
+	return replicas, slots, horizon
+}
+
+// packedField is the size of a packed repeated field of l bytes: absent
+// when empty.
+func packedField(n protowire.Number, l int) int {
+	if l == 0 {
+		return 0
+	}
+	return bytesField(n, l)
 }
 
 // appendDepsField appends a non-empty set as field n; the empty set is absent.
 func appendDepsField(b []byte, n protowire.Number, d replica.Deps) []byte {
-	if len(d) == 0 {
+	if d.IsEmpty() {
 		return b
 	}
-	rs, ss := depsColumns(d)
-	b = appendLenPrefix(b, n, bytesField(fDepsReplicas, rs)+bytesField(fDepsSlots, ss))
-	b = appendLenPrefix(b, fDepsReplicas, rs)
-	for _, id := range d {
-		b = protowire.AppendVarint(b, uint64(id.Replica))
+	rs, ss, hs := depsColumns(d)
+	b = appendLenPrefix(b, n, packedField(fDepsReplicas, rs)+packedField(fDepsSlots, ss)+packedField(fDepsHorizon, hs))
+	if ids := d.IDs(); len(ids) > 0 {
+		b = appendLenPrefix(b, fDepsReplicas, rs)
+		for _, id := range ids {
+			b = protowire.AppendVarint(b, uint64(id.Replica))
+		}
+		b = appendLenPrefix(b, fDepsSlots, ss)
+		for _, id := range ids {
+			b = protowire.AppendVarint(b, id.Slot)
+		}
 	}
-	b = appendLenPrefix(b, fDepsSlots, ss)
-	for _, id := range d {
-		b = protowire.AppendVarint(b, id.Slot)
+	if hs > 0 {
+		b = appendLenPrefix(b, fDepsHorizon, hs)
+		for q := range d.HorizonColumns() {
+			b = protowire.AppendVarint(b, d.Horizon(replica.ReplicaID(q)))
+		}
 	}
 	return b
 }

@@ -43,29 +43,6 @@ func TestAppendExecuted_MatchesProtoMarshal(t *testing.T) {
 	}
 }
 
-func TestConvert_RoundTripsPayloadsAndDeps(t *testing.T) {
-	for _, p := range []*replica.Payload{nil, replica.NopPayload(), {}, everyShape()[1].Command} {
-		got, err := payloadFromProto(payloadToProto(p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !got.Equal(p) {
-			t.Errorf("payload %v came back as %v", p, got)
-		}
-	}
-	for _, d := range []replica.Deps{nil, {}, replica.NewDeps(iid(0, 1), iid(2, 5))} {
-		got, err := depsFromProto(depsToProto(d))
-		if err != nil || !got.Equal(d) {
-			t.Errorf("deps %v came back as %v, %v", d, got, err)
-		}
-	}
-	// Unsorted columns still load as a set.
-	got, err := depsFromProto(&epaxospb.Deps{Replicas: []uint32{2, 0, 2}, Slots: []uint64{1, 4, 1}})
-	if err != nil || !got.Equal(replica.NewDeps(iid(0, 4), iid(2, 1))) {
-		t.Errorf("unsorted deps loaded as %v, %v", got, err)
-	}
-}
-
 func TestConvert_RejectsWhatSaveCannotWrite(t *testing.T) {
 	bad := map[string]*storagepb.InstanceRecord{
 		"unknown phase":       {Phase: 9},

@@ -66,13 +66,13 @@ func everyShape() []replica.InstanceRecord {
 		{ID: iid(0, 1)},
 		// Commands, deps, every ballot field.
 		{ID: iid(0, 2), Command: cmds, InitCommand: cmds,
-			Deps: replica.NewDeps(iid(0, 1), iid(2, 9), iid(1, 1<<40)), InitDeps: replica.NewDeps(iid(0, 1)),
+			Deps: replica.NewDeps(iid(0, 1), iid(2, 9), iid(1, 1<<40)), InitDeps: replica.NewDepsWithHorizon([]uint64{4, 0, 1 << 50}, iid(1, 1)),
 			Phase: replica.Committed, Bal: 5, Abal: 4},
 		// A no-op decided by recovery over a known initial command.
 		{ID: iid(2, 3), Command: replica.NopPayload(), InitCommand: cmds,
 			Deps: replica.Deps{}, InitDeps: replica.NewDeps(iid(0, 2)), Phase: replica.Accepted, Bal: 1<<64 - 1, Abal: 1<<64 - 1},
 		// ⊥ command with a known initial no-op; preaccepted.
-		{ID: iid(1, 1<<64-1), InitCommand: replica.NopPayload(), Deps: replica.NewDeps(iid(2, 3)),
+		{ID: iid(1, 1<<64-1), InitCommand: replica.NopPayload(), Deps: replica.NewDepsWithHorizon([]uint64{0, 9}),
 			Phase: replica.PreAccepted, Bal: 3},
 		// A payload with no commands (not ⊥, not a no-op).
 		{ID: iid(1<<32-1, 1), Command: &replica.Payload{}, Phase: replica.Initial},
@@ -107,7 +107,11 @@ func randRecord(r *rand.Rand, id replica.InstanceID, maxValue int) replica.Insta
 		for range r.IntN(6) {
 			ids = append(ids, iid(replica.ReplicaID(r.IntN(5)), 1+r.Uint64N(1<<r.IntN(63))))
 		}
-		return replica.NewDeps(ids...)
+		var horizon []uint64
+		for range r.IntN(6) {
+			horizon = append(horizon, r.Uint64N(1<<r.IntN(63)))
+		}
+		return replica.NewDepsWithHorizon(horizon, ids...)
 	}
 	return replica.InstanceRecord{
 		ID: id, Command: payload(), InitCommand: payload(), Deps: deps(), InitDeps: deps(),
@@ -117,16 +121,10 @@ func randRecord(r *rand.Rand, id replica.InstanceID, maxValue int) replica.Insta
 }
 
 // normalize maps what the store does not distinguish to one form: an empty
-// dependency set to nil, an empty command value to nil.
+// command value to nil. (Deps values are canonical already.)
 func normalize(recs []replica.InstanceRecord) []replica.InstanceRecord {
 	out := make([]replica.InstanceRecord, len(recs))
 	for i, rec := range recs {
-		if len(rec.Deps) == 0 {
-			rec.Deps = nil
-		}
-		if len(rec.InitDeps) == 0 {
-			rec.InitDeps = nil
-		}
 		rec.Command, rec.InitCommand = normPayload(rec.Command), normPayload(rec.InitCommand)
 		out[i] = rec
 	}

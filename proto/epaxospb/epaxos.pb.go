@@ -394,11 +394,16 @@ func (x *InstanceID) GetSlot() uint64 {
 	return 0
 }
 
-// Deps is a set of instance ids as two packed, parallel columns.
+// Deps is a set of instance ids: every instance (q, s) with
+// s <= horizon[q], and the ids listed as two packed, parallel columns
+// (replicas[i], slots[i]), sorted, each above the horizon. See replica.Deps.
 type Deps struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Replicas      []uint32               `protobuf:"varint,1,rep,packed,name=replicas,proto3" json:"replicas,omitempty"`
-	Slots         []uint64               `protobuf:"varint,2,rep,packed,name=slots,proto3" json:"slots,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Replicas []uint32               `protobuf:"varint,1,rep,packed,name=replicas,proto3" json:"replicas,omitempty"`
+	Slots    []uint64               `protobuf:"varint,2,rep,packed,name=slots,proto3" json:"slots,omitempty"`
+	// horizon[q] is the highest slot of column q in the set (all of 1..it);
+	// trailing zeros are left out.
+	Horizon       []uint64 `protobuf:"varint,3,rep,packed,name=horizon,proto3" json:"horizon,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -443,6 +448,13 @@ func (x *Deps) GetReplicas() []uint32 {
 func (x *Deps) GetSlots() []uint64 {
 	if x != nil {
 		return x.Slots
+	}
+	return nil
+}
+
+func (x *Deps) GetHorizon() []uint64 {
+	if x != nil {
+		return x.Horizon
 	}
 	return nil
 }
@@ -856,10 +868,11 @@ const file_epaxos_proto_rawDesc = "" +
 	"\n" +
 	"InstanceID\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\rR\areplica\x12\x12\n" +
-	"\x04slot\x18\x02 \x01(\x04R\x04slot\"8\n" +
+	"\x04slot\x18\x02 \x01(\x04R\x04slot\"R\n" +
 	"\x04Deps\x12\x1a\n" +
 	"\breplicas\x18\x01 \x03(\rR\breplicas\x12\x14\n" +
-	"\x05slots\x18\x02 \x03(\x04R\x05slots\"h\n" +
+	"\x05slots\x18\x02 \x03(\x04R\x05slots\x12\x18\n" +
+	"\ahorizon\x18\x03 \x03(\x04R\ahorizon\"h\n" +
 	"\vInvalidator\x121\n" +
 	"\binstance\x18\x01 \x01(\v2\x15.epaxos.v1.InstanceIDR\binstance\x12&\n" +
 	"\x05phase\x18\x02 \x01(\x0e2\x10.epaxos.v1.PhaseR\x05phase\"\xea\x03\n" +
