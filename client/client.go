@@ -18,6 +18,7 @@ import (
 	mrand "math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -113,6 +114,10 @@ type Config struct {
 	// address unless ServerName is set. Nil connects in plain text, which a
 	// replica with a tls block refuses.
 	TLS *tls.Config
+	// Unary sends every request as its own unary call instead of on the
+	// shared ProposeStream to each replica (see stream.go); slower, for
+	// comparison and for servers that do not serve streams well.
+	Unary bool
 	// DialOptions are appended to the client's own (credentials, message
 	// size limits, keepalive, reconnect backoff), so they can override
 	// them.
@@ -153,10 +158,15 @@ type Client struct {
 	conns []*grpc.ClientConn
 	stubs []epaxospb.ClientClient
 
-	mu        sync.Mutex
-	closed    bool
-	free      []*session // idle sessions, reused LIFO
-	preferred int        // index of the address that last answered
+	mu      sync.Mutex
+	closed  bool
+	streams []*replicaStream // per replica: the open ProposeStream, if any
+	unary   []bool           // per replica: it does not serve ProposeStream
+	opening []sync.Mutex     // per replica: held while a stream is opened
+
+	streamAttempts, unaryAttempts atomic.Uint64
+	free                          []*session // idle sessions, reused LIFO
+	preferred                     int        // index of the address that last answered
 }
 
 // session is one exactly-once stream of requests: a client id and the next
@@ -219,6 +229,9 @@ func New(cfg Config) (*Client, error) {
 		c.conns = append(c.conns, conn)
 		c.stubs = append(c.stubs, epaxospb.NewClientClient(conn))
 	}
+	c.streams = make([]*replicaStream, len(addrs))
+	c.unary = make([]bool, len(addrs))
+	c.opening = make([]sync.Mutex, len(addrs))
 	return c, nil
 }
 
@@ -283,7 +296,31 @@ func (c *Client) attempt(ctx context.Context, i int, req *epaxospb.ProposeReques
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.AttemptTimeout)
 		defer cancel()
 	}
+	if !c.cfg.Unary {
+		s, err := c.streamTo(i)
+		if err == nil {
+			c.streamAttempts.Add(1)
+			resp, err := s.propose(ctx, req)
+			if !errors.Is(err, errUnary) {
+				return resp, err
+			}
+		} else if !errors.Is(err, errUnary) {
+			return nil, err
+		}
+	}
+	c.unaryAttempts.Add(1)
 	return c.stubs[i].Propose(ctx, req)
+}
+
+// Stats counts a Client's attempts by how they were sent.
+type Stats struct {
+	StreamAttempts uint64 // requests sent on a replica's ProposeStream
+	UnaryAttempts  uint64 // requests sent as unary calls
+}
+
+// Stats returns the attempts made so far.
+func (c *Client) Stats() Stats {
+	return Stats{StreamAttempts: c.streamAttempts.Load(), UnaryAttempts: c.unaryAttempts.Load()}
 }
 
 // retryable reports whether err, from an attempt whose caller's context is
@@ -308,7 +345,13 @@ func (c *Client) Close() error {
 	}
 	c.closed = true
 	c.free = nil
+	streams := c.streams
 	c.mu.Unlock()
+	for _, s := range streams {
+		if s != nil {
+			s.fail(status.Error(codes.Canceled, "client closed"))
+		}
+	}
 	var errs []error
 	for _, conn := range c.conns {
 		if err := conn.Close(); err != nil {

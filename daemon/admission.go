@@ -83,26 +83,42 @@ func (a *admission) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Con
 }
 func (a *admission) HandleRPC(context.Context, stats.RPCStats) {}
 
-// intercept admits a Client request or refuses it with ResourceExhausted
-// and a reason the client can act on.
+// intercept admits a unary Client request or refuses it with
+// ResourceExhausted and a reason the client can act on.
 func (a *admission) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if !strings.HasPrefix(info.FullMethod, clientServicePrefix) {
 		return handler(ctx, req)
 	}
+	m, _ := req.(proto.Message)
+	size, err := a.admit(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	defer a.release(size)
+	return handler(ctx, req)
+}
+
+// admit charges one request, unary or on a stream, to its connection's
+// rate limit (found in ctx) and to the shared byte budget. It returns the
+// bytes charged, to release once the request is answered, or a
+// ResourceExhausted status.
+func (a *admission) admit(ctx context.Context, req proto.Message) (int64, error) {
 	if l, ok := ctx.Value(connLimiterKey{}).(*rate.Limiter); ok && !l.Allow() {
-		return nil, status.Errorf(codes.ResourceExhausted,
+		return 0, status.Errorf(codes.ResourceExhausted,
 			"this connection sent more than %.0f requests per second (burst %d), the replica's client_rate_limit; slow down and retry",
 			a.perSecond, a.burst)
 	}
 	size := int64(1)
-	if m, ok := req.(proto.Message); ok {
-		size += int64(proto.Size(m))
+	if req != nil {
+		size += int64(proto.Size(req))
 	}
 	if a.inFlight.Add(size) > a.maxBytes {
 		a.inFlight.Add(-size)
-		return nil, status.Errorf(codes.ResourceExhausted,
+		return 0, status.Errorf(codes.ResourceExhausted,
 			"the replica already holds %d MiB of client requests in flight, its limit; retry later", a.maxBytes>>20)
 	}
-	defer a.inFlight.Add(-size)
-	return handler(ctx, req)
+	return size, nil
 }
+
+// release returns what admit charged.
+func (a *admission) release(size int64) { a.inFlight.Add(-size) }

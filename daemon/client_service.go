@@ -49,10 +49,16 @@ func (s *clientService) Propose(ctx context.Context, req *epaxospb.ProposeReques
 		}
 	}
 	if r.Stale {
-		return nil, status.Errorf(codes.FailedPrecondition,
-			"request %d of client %x was superseded by a newer request of that client; its result is no longer known", cmd.Seq, cmd.ClientID)
+		return nil, staleStatus(cmd.ClientID, cmd.Seq).Err()
 	}
 	return &epaxospb.ProposeResponse{Value: r.Value, Error: r.Err}, nil
+}
+
+// staleStatus is the answer to a request whose seq a newer request of the
+// same client superseded before it was applied.
+func staleStatus(clientID, seq uint64) *status.Status {
+	return status.Newf(codes.FailedPrecondition,
+		"request %d of client %x was superseded by a newer request of that client; its result is no longer known", seq, clientID)
 }
 
 // commandFromRequest validates a client request and turns it into a command.

@@ -34,6 +34,7 @@ type Daemon struct {
 	transport *transport.Transport
 	storage   Storage
 	sessions  *session.Table
+	admission *admission
 	applier   *applier
 	server    *grpc.Server
 	listener  net.Listener
@@ -105,7 +106,8 @@ func New(cfg Config) (*Daemon, error) {
 	d.applier = newApplier(func() (*plugin.Host, error) { return plugin.Launch(hc) },
 		store.Load, d.sessions, log.Named("apply"))
 	opts := append(transport.ServerOptions(), cfg.serverCredentials()...)
-	opts = append(opts, newAdmission(cfg.ClientRateLimit, MaxInFlightRequestBytes).serverOptions()...)
+	d.admission = newAdmission(cfg.ClientRateLimit, MaxInFlightRequestBytes)
+	opts = append(opts, d.admission.serverOptions()...)
 	d.server = grpc.NewServer(opts...)
 	d.transport.Register(d.server)
 	epaxospb.RegisterClientServer(d.server, &clientService{d: d})

@@ -39,12 +39,15 @@ type commandKey struct{ client, seq uint64 }
 type Table struct {
 	mu      sync.Mutex
 	table   map[uint64]*session
-	waiters map[commandKey][]chan Result
+	waiters map[commandKey][]*waiter
 }
+
+// waiter is one registration of interest in a command's result.
+type waiter struct{ notify func(Result) }
 
 // New returns an empty table.
 func New() *Table {
-	return &Table{table: make(map[uint64]*session), waiters: make(map[commandKey][]chan Result)}
+	return &Table{table: make(map[uint64]*session), waiters: make(map[commandKey][]*waiter)}
 }
 
 // ResetState forgets every session but keeps the waiting clients. It is
@@ -63,23 +66,49 @@ func (s *Table) ResetState() {
 // channel receives the result once it is applied; call cancel when no
 // longer interested.
 func (s *Table) Wait(client, seq uint64) (r Result, done bool, ch <-chan Result, cancel func()) {
+	c := make(chan Result, 1)
+	r, done, cancel = s.Subscribe(client, seq, func(r Result) { c <- r })
+	if done {
+		return r, true, nil, nil
+	}
+	return Result{}, false, c, cancel
+}
+
+// Subscribe is Wait with a callback: if the command was already applied
+// (or superseded) it returns the result and done = true; otherwise notify
+// is called once with the result when it is applied. notify runs on the
+// applier's goroutine with the table locked: it must not block or call
+// back into the table. cancel (safe to call at any time, also after
+// notify) withdraws the subscription.
+func (s *Table) Subscribe(client, seq uint64, notify func(Result)) (r Result, done bool, cancel func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if last := s.table[client]; last != nil {
 		if seq == last.seq {
-			return last.result, true, nil, nil
+			return last.result, true, nil
 		}
 		if seq < last.seq {
-			return Result{Stale: true}, true, nil, nil
+			return Result{Stale: true}, true, nil
 		}
 	}
 	k := commandKey{client, seq}
-	c := make(chan Result, 1)
-	s.waiters[k] = append(s.waiters[k], c)
-	return Result{}, false, c, func() { s.forget(k, c) }
+	w := &waiter{notify: notify}
+	s.waiters[k] = append(s.waiters[k], w)
+	return Result{}, false, func() { s.forget(k, w) }
 }
 
-func (s *Table) forget(k commandKey, c chan Result) {
+// Waiting returns the number of registrations waiting for results.
+func (s *Table) Waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, ws := range s.waiters {
+		n += len(ws)
+	}
+	return n
+}
+
+func (s *Table) forget(k commandKey, c *waiter) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ws := s.waiters[k]
@@ -141,7 +170,7 @@ func (s *Table) Record(cmds []Command, slots []int, results []plugin.Result) {
 		}
 		k := commandKey{c.Client, c.Seq}
 		for _, w := range s.waiters[k] {
-			w <- r
+			w.notify(r)
 		}
 		delete(s.waiters, k)
 	}

@@ -802,7 +802,15 @@ type ProposeResponse struct {
 	// value is the state machine's reply.
 	Value []byte `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
 	// error is the state machine's error reply; the command was still applied.
-	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// On ProposeStream: the request answered, by its (client_id, seq).
+	ClientId uint64 `protobuf:"varint,3,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Seq      uint64 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
+	// On ProposeStream: a request that failed has a non-zero gRPC status
+	// code (google.golang.org/grpc/codes) and its reason here; Propose
+	// returns them as the call's status instead.
+	Code          uint32 `protobuf:"varint,5,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -847,6 +855,34 @@ func (x *ProposeResponse) GetValue() []byte {
 func (x *ProposeResponse) GetError() string {
 	if x != nil {
 		return x.Error
+	}
+	return ""
+}
+
+func (x *ProposeResponse) GetClientId() uint64 {
+	if x != nil {
+		return x.ClientId
+	}
+	return 0
+}
+
+func (x *ProposeResponse) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ProposeResponse) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *ProposeResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
 	}
 	return ""
 }
@@ -900,10 +936,14 @@ const file_epaxos_proto_rawDesc = "" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12)\n" +
 	"\x06access\x18\x03 \x01(\x0e2\x11.epaxos.v1.AccessR\x06access\x12\x10\n" +
 	"\x03key\x18\x04 \x01(\fR\x03key\x12\x14\n" +
-	"\x05value\x18\x05 \x01(\fR\x05value\"=\n" +
+	"\x05value\x18\x05 \x01(\fR\x05value\"\x9a\x01\n" +
 	"\x0fProposeResponse\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\fR\x05value\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error*A\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1b\n" +
+	"\tclient_id\x18\x03 \x01(\x04R\bclientId\x12\x10\n" +
+	"\x03seq\x18\x04 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04code\x18\x05 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage*A\n" +
 	"\x06Access\x12\x16\n" +
 	"\x12ACCESS_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04READ\x10\x01\x12\t\n" +
@@ -935,9 +975,10 @@ const file_epaxos_proto_rawDesc = "" +
 	"\x04NACK\x10\v\x12\t\n" +
 	"\x05FETCH\x10\f2>\n" +
 	"\x04Peer\x126\n" +
-	"\x06Stream\x12\x13.epaxos.v1.Envelope\x1a\x13.epaxos.v1.Envelope(\x010\x012J\n" +
+	"\x06Stream\x12\x13.epaxos.v1.Envelope\x1a\x13.epaxos.v1.Envelope(\x010\x012\x96\x01\n" +
 	"\x06Client\x12@\n" +
-	"\aPropose\x12\x19.epaxos.v1.ProposeRequest\x1a\x1a.epaxos.v1.ProposeResponseB+Z)github.com/epaxosd/epaxosd/proto/epaxospbb\x06proto3"
+	"\aPropose\x12\x19.epaxos.v1.ProposeRequest\x1a\x1a.epaxos.v1.ProposeResponse\x12J\n" +
+	"\rProposeStream\x12\x19.epaxos.v1.ProposeRequest\x1a\x1a.epaxos.v1.ProposeResponse(\x010\x01B+Z)github.com/epaxosd/epaxosd/proto/epaxospbb\x06proto3"
 
 var (
 	file_epaxos_proto_rawDescOnce sync.Once
@@ -984,10 +1025,12 @@ var file_epaxos_proto_depIdxs = []int32{
 	0,  // 13: epaxos.v1.ProposeRequest.access:type_name -> epaxos.v1.Access
 	9,  // 14: epaxos.v1.Peer.Stream:input_type -> epaxos.v1.Envelope
 	10, // 15: epaxos.v1.Client.Propose:input_type -> epaxos.v1.ProposeRequest
-	9,  // 16: epaxos.v1.Peer.Stream:output_type -> epaxos.v1.Envelope
-	11, // 17: epaxos.v1.Client.Propose:output_type -> epaxos.v1.ProposeResponse
-	16, // [16:18] is the sub-list for method output_type
-	14, // [14:16] is the sub-list for method input_type
+	10, // 16: epaxos.v1.Client.ProposeStream:input_type -> epaxos.v1.ProposeRequest
+	9,  // 17: epaxos.v1.Peer.Stream:output_type -> epaxos.v1.Envelope
+	11, // 18: epaxos.v1.Client.Propose:output_type -> epaxos.v1.ProposeResponse
+	11, // 19: epaxos.v1.Client.ProposeStream:output_type -> epaxos.v1.ProposeResponse
+	17, // [17:20] is the sub-list for method output_type
+	14, // [14:17] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name

@@ -124,7 +124,8 @@ var Peer_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Client_Propose_FullMethodName = "/epaxos.v1.Client/Propose"
+	Client_Propose_FullMethodName       = "/epaxos.v1.Client/Propose"
+	Client_ProposeStream_FullMethodName = "/epaxos.v1.Client/ProposeStream"
 )
 
 // ClientClient is the client API for Client service.
@@ -133,7 +134,15 @@ const (
 //
 // Client is the API applications use to propose commands.
 type ClientClient interface {
+	// Propose orders one command and answers with its result.
 	Propose(ctx context.Context, in *ProposeRequest, opts ...grpc.CallOption) (*ProposeResponse, error)
+	// ProposeStream carries many requests, concurrently, over one stream:
+	// each response names its request by (client_id, seq), in whatever
+	// order they complete. A replica holds a bounded number of a stream's
+	// requests at once and reads no more until some are answered. A broken
+	// stream leaves its requests' outcomes unknown; retry them (with the
+	// same client_id and seq) anywhere.
+	ProposeStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ProposeRequest, ProposeResponse], error)
 }
 
 type clientClient struct {
@@ -154,13 +163,34 @@ func (c *clientClient) Propose(ctx context.Context, in *ProposeRequest, opts ...
 	return out, nil
 }
 
+func (c *clientClient) ProposeStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ProposeRequest, ProposeResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Client_ServiceDesc.Streams[0], Client_ProposeStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ProposeRequest, ProposeResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Client_ProposeStreamClient = grpc.BidiStreamingClient[ProposeRequest, ProposeResponse]
+
 // ClientServer is the server API for Client service.
 // All implementations must embed UnimplementedClientServer
 // for forward compatibility.
 //
 // Client is the API applications use to propose commands.
 type ClientServer interface {
+	// Propose orders one command and answers with its result.
 	Propose(context.Context, *ProposeRequest) (*ProposeResponse, error)
+	// ProposeStream carries many requests, concurrently, over one stream:
+	// each response names its request by (client_id, seq), in whatever
+	// order they complete. A replica holds a bounded number of a stream's
+	// requests at once and reads no more until some are answered. A broken
+	// stream leaves its requests' outcomes unknown; retry them (with the
+	// same client_id and seq) anywhere.
+	ProposeStream(grpc.BidiStreamingServer[ProposeRequest, ProposeResponse]) error
 	mustEmbedUnimplementedClientServer()
 }
 
@@ -173,6 +203,9 @@ type UnimplementedClientServer struct{}
 
 func (UnimplementedClientServer) Propose(context.Context, *ProposeRequest) (*ProposeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Propose not implemented")
+}
+func (UnimplementedClientServer) ProposeStream(grpc.BidiStreamingServer[ProposeRequest, ProposeResponse]) error {
+	return status.Error(codes.Unimplemented, "method ProposeStream not implemented")
 }
 func (UnimplementedClientServer) mustEmbedUnimplementedClientServer() {}
 func (UnimplementedClientServer) testEmbeddedByValue()                {}
@@ -213,6 +246,13 @@ func _Client_Propose_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Client_ProposeStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ClientServer).ProposeStream(&grpc.GenericServerStream[ProposeRequest, ProposeResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Client_ProposeStreamServer = grpc.BidiStreamingServer[ProposeRequest, ProposeResponse]
+
 // Client_ServiceDesc is the grpc.ServiceDesc for Client service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -225,6 +265,13 @@ var Client_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Client_Propose_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ProposeStream",
+			Handler:       _Client_ProposeStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "epaxos.proto",
 }

@@ -1,0 +1,260 @@
+package daemon
+
+import (
+	"errors"
+	"io"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/epaxosd/epaxosd/proto/epaxospb"
+	"github.com/epaxosd/epaxosd/session"
+)
+
+// errStreamClosed ends a receive loop that outlived its call.
+var errStreamClosed = status.Error(codes.Canceled, "stream closed")
+
+// MaxStreamInFlight is how many requests of one ProposeStream a replica
+// holds at once; it reads no further request from the stream until one of
+// them is answered, so a fast sender is held back by HTTP/2 flow control.
+const MaxStreamInFlight = 1024
+
+// ProposeStream serves many requests over one stream: it reads requests,
+// proposes them to the core without waiting, and sends each answer when
+// its command has executed, in completion order. One goroutine reads and
+// the handler's goroutine writes; a request costs no goroutine while it
+// waits (the session table calls back). Per-request failures (a bad
+// request, a limit, a superseded seq) are answered on the stream with their
+// code and reason; the stream itself fails only when the client goes away,
+// the replica shuts down or the stream breaks. After the client
+// half-closes, every request read is still answered before the call ends.
+func (s *clientService) ProposeStream(stream epaxospb.Client_ProposeStreamServer) error {
+	ps := &proposeStream{
+		svc:      s,
+		stream:   stream,
+		ready:    make(chan struct{}, 1),
+		space:    make(chan struct{}, 1),
+		received: make(chan error, 1),
+		pending:  make(map[uint64]*streamRequest),
+	}
+	defer ps.close()
+	go func() { ps.received <- ps.receiveLoop() }()
+	return ps.sendLoop()
+}
+
+// proposeStream is one ProposeStream call's state.
+type proposeStream struct {
+	svc    *clientService
+	stream epaxospb.Client_ProposeStreamServer
+
+	mu       sync.Mutex
+	out      []*epaxospb.ProposeResponse // answers not yet sent
+	pending  map[uint64]*streamRequest   // requests waiting for results, by number
+	next     uint64                      // number of the next request
+	closed   bool                        // the call is over; drop late results
+	inFlight int                         // requests read and not yet answered
+	ready    chan struct{}               // signalled when out grows
+	space    chan struct{}               // signalled when a request is answered
+	received chan error                  // receiveLoop's end: nil once the client half-closed
+}
+
+// streamRequest is one request waiting for its result.
+type streamRequest struct {
+	clientID, seq uint64
+	size          int64 // charged to the admission budget
+	cancel        func()
+}
+
+// receiveLoop reads and proposes requests until the client half-closes
+// (nil) or the call fails.
+func (ps *proposeStream) receiveLoop() error {
+	ctx := ps.stream.Context()
+	for {
+		if err := ps.waitForSpace(); err != nil {
+			return err
+		}
+		req, err := ps.stream.Recv()
+		if errors.Is(err, io.EOF) {
+			ps.mu.Lock()
+			ps.inFlight-- // the slot reserved for a request that never came
+			ps.mu.Unlock()
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		size, err := ps.svc.d.admission.admit(ctx, req)
+		if err != nil {
+			ps.answer(nil, failed(req, err))
+			continue
+		}
+		cmd, err := commandFromRequest(req)
+		if err != nil {
+			ps.answer(nil, failed(req, status.Error(codes.InvalidArgument, err.Error())))
+			ps.svc.d.admission.release(size)
+			continue
+		}
+		r := &streamRequest{clientID: cmd.ClientID, seq: cmd.Seq, size: size}
+		ps.mu.Lock()
+		if ps.closed {
+			ps.mu.Unlock()
+			ps.svc.d.admission.release(size)
+			return errStreamClosed
+		}
+		n := ps.next
+		ps.next++
+		ps.pending[n] = r
+		ps.mu.Unlock()
+		res, done, cancel := ps.svc.d.sessions.Subscribe(cmd.ClientID, cmd.Seq, func(res session.Result) {
+			ps.answer(&n, response(r.clientID, r.seq, res))
+		})
+		if done {
+			ps.answer(&n, response(r.clientID, r.seq, res))
+			continue
+		}
+		ps.mu.Lock()
+		if ps.closed {
+			// close ran before the subscription was recorded: withdraw it here.
+			ps.mu.Unlock()
+			cancel()
+			return errStreamClosed
+		}
+		r.cancel = cancel
+		ps.mu.Unlock()
+		select {
+		case ps.svc.d.proposals <- cmd:
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-ps.svc.d.stopping:
+			return status.Error(codes.Unavailable, "replica is shutting down")
+		}
+	}
+}
+
+// waitForSpace reserves a slot for the next request, waiting while
+// MaxStreamInFlight requests are held.
+func (ps *proposeStream) waitForSpace() error {
+	ctx := ps.stream.Context()
+	for {
+		ps.mu.Lock()
+		if ps.inFlight < MaxStreamInFlight {
+			ps.inFlight++
+			ps.mu.Unlock()
+			return nil
+		}
+		ps.mu.Unlock()
+		select {
+		case <-ps.space:
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-ps.svc.d.stopping:
+			return status.Error(codes.Unavailable, "replica is shutting down")
+		}
+	}
+}
+
+// answer queues resp for sending and frees the request's slot; n names a
+// pending request (nil for one refused before it was registered). A
+// request already answered or withdrawn is not answered again. It never
+// blocks: the session table calls it with its lock held.
+func (ps *proposeStream) answer(n *uint64, resp *epaxospb.ProposeResponse) {
+	ps.mu.Lock()
+	if n != nil {
+		r, ok := ps.pending[*n]
+		if !ok {
+			ps.mu.Unlock()
+			return
+		}
+		delete(ps.pending, *n)
+		ps.svc.d.admission.release(r.size)
+	}
+	if ps.closed {
+		ps.mu.Unlock()
+		return
+	}
+	ps.out = append(ps.out, resp)
+	ps.inFlight--
+	ps.mu.Unlock()
+	ps.signal(ps.ready)
+	ps.signal(ps.space)
+}
+
+func (ps *proposeStream) signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// sendLoop sends queued answers until the call ends: with nil once the
+// client half-closed and every request read is answered, or with the
+// error that ended receiving or sending.
+func (ps *proposeStream) sendLoop() error {
+	ctx := ps.stream.Context()
+	var batch []*epaxospb.ProposeResponse
+	halfClosed := false
+	for {
+		ps.mu.Lock()
+		batch, ps.out = ps.out, batch[:0]
+		idle := ps.inFlight == 0
+		ps.mu.Unlock()
+		for i, resp := range batch {
+			if err := ps.stream.Send(resp); err != nil {
+				return err
+			}
+			batch[i] = nil
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		if halfClosed && idle {
+			return nil
+		}
+		select {
+		case <-ps.ready:
+		case err := <-ps.received:
+			if err != nil {
+				return err
+			}
+			halfClosed = true
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+// close ends the call's interest in results: requests still pending are
+// withdrawn from the session table and their budget returned (their
+// outcome is unknown to the client, which retries them).
+func (ps *proposeStream) close() {
+	ps.mu.Lock()
+	pending := ps.pending
+	ps.pending = nil
+	ps.closed = true
+	ps.mu.Unlock()
+	for _, r := range pending {
+		if r.cancel != nil {
+			r.cancel()
+		}
+		ps.svc.d.admission.release(r.size)
+	}
+}
+
+// response turns a session result into the answer to (clientID, seq).
+func response(clientID, seq uint64, r session.Result) *epaxospb.ProposeResponse {
+	resp := &epaxospb.ProposeResponse{ClientId: clientID, Seq: seq}
+	if r.Stale {
+		st := staleStatus(clientID, seq)
+		resp.Code, resp.Message = uint32(st.Code()), st.Message()
+		return resp
+	}
+	resp.Value, resp.Error = r.Value, r.Err
+	return resp
+}
+
+// failed is the answer to req refused with err (a gRPC status).
+func failed(req *epaxospb.ProposeRequest, err error) *epaxospb.ProposeResponse {
+	st := status.Convert(err)
+	return &epaxospb.ProposeResponse{ClientId: req.GetClientId(), Seq: req.GetSeq(), Code: uint32(st.Code()), Message: st.Message()}
+}
