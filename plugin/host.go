@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
@@ -89,9 +93,15 @@ type Host struct {
 // Launch starts the plugin binary cfg.Command, completes the go-plugin
 // handshake (gRPC only, this package's ProtocolVersion and cookie, and
 // go-plugin's automatic mutual TLS, so that no other process can use the
-// plugin's socket) and opens the Apply stream. Errors name the plugin and the
-// binary. The caller must Close the Host: go-plugin plugins ignore SIGINT, so
-// the process outlives epaxosd otherwise.
+// plugin's socket) and opens the Apply stream. The caller must Close the
+// Host: go-plugin plugins ignore SIGINT, so the process outlives epaxosd
+// otherwise.
+//
+// Errors name the plugin and the binary, as "plugin NAME (COMMAND): ...". A
+// binary that does not start says why in a user's words: it does not exist
+// or is not executable, wrote to stdout before the handshake, speaks another
+// protocol version, expects another magic cookie, or exited (quoting the end
+// of its stderr).
 func Launch(cfg HostConfig) (*Host, error) {
 	if cfg.Command == "" {
 		return nil, errors.New("plugin: launch: HostConfig.Command is empty")
@@ -110,6 +120,7 @@ func Launch(cfg HostConfig) (*Host, error) {
 		timeout = DefaultStartTimeout
 	}
 
+	stderr := &tailBuffer{max: stderrTail}
 	cmd := exec.Command(cfg.Command, cfg.Args...)
 	// go-plugin would put epaxosd's environment after ours, letting it win;
 	// build the whole environment here instead, with cfg.Env last.
@@ -130,6 +141,9 @@ func Launch(cfg HostConfig) (*Host, error) {
 		// handshake arrives here rather than in its log lines.
 		SyncStdout: log.Named("stdout").StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}),
 		SyncStderr: log.Named("stderr").StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true}),
+		// The tail of the plugin's raw stderr, for the error of a plugin
+		// that fails to start.
+		Stderr: stderr,
 	})
 	fail := func(step string, err error) (*Host, error) {
 		client.Kill()
@@ -138,7 +152,9 @@ func Launch(cfg HostConfig) (*Host, error) {
 
 	rpc, err := client.Client()
 	if err != nil {
-		return fail("start", err)
+		client.Kill() // waits for the process and the end of its stderr
+		why := startFailure(err, cmd, timeout, stderr.lastLines(stderrLines))
+		return nil, &startError{msg: fmt.Sprintf("plugin %s (%s): %s", name, cfg.Command, why), err: err}
 	}
 	raw, err := rpc.Dispense(dispenseName)
 	if err != nil {
@@ -157,6 +173,179 @@ func Launch(cfg HostConfig) (*Host, error) {
 	h := newHost(name, log, stream, cancel, rpc.Ping, func() { killHard(client, cmd) })
 	h.client = client
 	return h, nil
+}
+
+// stderrTail is how much of a plugin's standard error Launch keeps, and
+// stderrLines how many of its last lines a start-up error quotes.
+const (
+	stderrTail  = 4 << 10
+	stderrLines = 5
+)
+
+// startError is the error of a plugin that did not start: a message that
+// says what went wrong in a user's words, wrapping go-plugin's or exec's
+// error.
+type startError struct {
+	msg string
+	err error
+}
+
+func (e *startError) Error() string { return e.msg }
+func (e *startError) Unwrap() error { return e.err }
+
+// The messages of go-plugin's Client.Start (v1.8.0) that startFailure
+// recognises; go-plugin reports these conditions as plain strings.
+const (
+	gpUnrecognized    = "Unrecognized remote plugin message: "
+	gpNoLines         = "Failed to read any lines from plugin's stdout"
+	gpExited          = "plugin exited before we could connect"
+	gpTimeout         = "timeout while waiting for plugin to start"
+	gpAPIVersion      = "incompatible API version with plugin. Plugin version: "
+	gpCoreVersion     = "incompatible core API version with plugin. Plugin version: "
+	gpCoreParse       = "error parsing core protocol version"
+	gpProtocol        = "unsupported plugin protocol "
+	gpNotPluginBinary = "This binary is a plugin. These are not meant to be executed directly."
+)
+
+// startFailure explains why go-plugin could not start the plugin process
+// cmd within timeout: err is the error of Client.Start, and stderr the last
+// lines the process wrote to its standard error (complete, since the process
+// has been reaped).
+func startFailure(err error, cmd *exec.Cmd, timeout time.Duration, stderr []string) string {
+	var pathErr *fs.PathError
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		return fmt.Sprintf("there is no executable %q in $PATH", cmd.Path)
+	case errors.Is(err, fs.ErrNotExist) && errors.As(err, &pathErr):
+		if _, serr := os.Stat(cmd.Path); serr == nil {
+			return "exists but cannot be run: the interpreter on its #! line, or the dynamic loader it needs, does not exist"
+		}
+		return "the plugin binary does not exist"
+	case errors.Is(err, fs.ErrPermission) && errors.As(err, &pathErr):
+		info, serr := os.Stat(cmd.Path)
+		switch {
+		case serr != nil:
+			return "not executable (permission denied)"
+		case info.IsDir():
+			return "is a directory, not an executable"
+		}
+		return fmt.Sprintf("not executable (permission denied; its mode is %v)", info.Mode().Perm())
+	case errors.Is(err, syscall.ENOEXEC):
+		return "is not a program this system can run (exec format error): is it built for another OS or architecture?"
+	}
+
+	msg := err.Error()
+	switch {
+	case strings.HasPrefix(msg, gpUnrecognized):
+		line, _, _ := strings.Cut(strings.TrimPrefix(msg, gpUnrecognized), "\n")
+		switch {
+		case line == "" && strings.Contains(msg, gpNoLines):
+			return exitedEarly(cmd, stderr)
+		case line == "":
+			return "wrote an empty line to stdout before the go-plugin handshake; plugins must log to stderr"
+		}
+		return fmt.Sprintf("wrote %q to stdout before the go-plugin handshake; plugins must log to stderr", clip(line, 100))
+	case msg == gpExited:
+		return exitedEarly(cmd, stderr)
+	case strings.HasPrefix(msg, gpAPIVersion):
+		var v int
+		if _, serr := fmt.Sscanf(strings.TrimPrefix(msg, gpAPIVersion), "%d", &v); serr == nil {
+			return fmt.Sprintf("speaks plugin protocol version %d, this epaxosd needs %d", v, ProtocolVersion)
+		}
+	case strings.HasPrefix(msg, gpCoreVersion):
+		v, _, _ := strings.Cut(strings.TrimPrefix(msg, gpCoreVersion), ",")
+		return fmt.Sprintf("speaks go-plugin core protocol version %s, this epaxosd needs %d: rebuild it with a compatible github.com/hashicorp/go-plugin",
+			clip(v, 20), goplugin.CoreProtocolVersion)
+	case strings.HasPrefix(msg, gpCoreParse):
+		return "wrote something other than the go-plugin handshake to stdout; plugins must log to stderr"
+	case strings.HasPrefix(msg, gpProtocol):
+		var proto string
+		if _, serr := fmt.Sscanf(strings.TrimPrefix(msg, gpProtocol), "%q", &proto); serr == nil {
+			return fmt.Sprintf("serves go-plugin's %q protocol; epaxosd plugins must serve gRPC", proto)
+		}
+	case msg == gpTimeout:
+		return fmt.Sprintf("did not complete the go-plugin handshake within %v%s", timeout, stderrSuffix(stderr))
+	}
+	return "start: " + msg + stderrSuffix(stderr)
+}
+
+// exitedEarly describes a plugin process that ended before the handshake.
+func exitedEarly(cmd *exec.Cmd, stderr []string) string {
+	what := "exited before the go-plugin handshake"
+	if ps := cmd.ProcessState; ps != nil {
+		what += " (" + ps.String() + ")"
+	}
+	for _, line := range stderr {
+		if strings.Contains(line, gpNotPluginBinary) {
+			return fmt.Sprintf("%s: it did not find the magic cookie it expects, so it is not an epaxosd plugin, "+
+				"or was built for another version of epaxosd (epaxosd sets %s=%s)", what, MagicCookieKey, MagicCookieValue)
+		}
+	}
+	if len(stderr) == 0 {
+		return what + "; it wrote nothing to stderr"
+	}
+	return what + stderrSuffix(stderr)
+}
+
+// stderrSuffix quotes the last lines of a plugin's stderr, if any, for the
+// end of an error message.
+func stderrSuffix(stderr []string) string {
+	if len(stderr) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; its stderr ends with: %q", strings.Join(stderr, "\n"))
+}
+
+// clip shortens s to at most n bytes (and whole runes), marking a cut with "...".
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
+// tailBuffer keeps the last max bytes written to it. It is safe for
+// concurrent use.
+type tailBuffer struct {
+	max int
+
+	mu        sync.Mutex
+	buf       []byte
+	truncated bool // bytes before buf were dropped
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if over := len(b.buf) - b.max; over > 0 {
+		b.buf = append(b.buf[:0], b.buf[over:]...)
+		b.truncated = true
+	}
+	return len(p), nil
+}
+
+// lastLines returns up to n of the last non-blank lines written, trimmed,
+// leaving out a first line that was cut.
+func (b *tailBuffer) lastLines(n int) []string {
+	b.mu.Lock()
+	text := string(b.buf)
+	truncated := b.truncated
+	b.mu.Unlock()
+	lines := strings.Split(text, "\n")
+	if truncated {
+		lines = lines[1:]
+	}
+	var out []string
+	for _, l := range lines {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, clip(l, 300))
+		}
+	}
+	return out[max(0, len(out)-n):]
 }
 
 // killGrace is how long a plugin gets to exit on go-plugin's graceful
@@ -221,15 +410,25 @@ func (h *Host) Apply(ctx context.Context, cmds []Command) ([]Result, error) {
 	h.batch++
 	batch := h.batch
 	resp, err := h.roundTrip(ctx, &pluginpb.ApplyRequest{Batch: batch, Commands: pcs})
-	switch {
-	case err != nil:
-	case resp.GetBatch() != batch:
-		err = fmt.Errorf("plugin answered batch %d instead", resp.GetBatch())
-	case len(resp.GetResults()) != len(cmds):
-		err = fmt.Errorf("plugin returned %d results for %d commands", len(resp.GetResults()), len(cmds))
+	var results []Result
+	if err == nil {
+		results, err = resultsFromReply(resp, batch, len(cmds))
 	}
 	if err != nil {
 		return nil, h.fail(batch, err)
+	}
+	return results, nil
+}
+
+// resultsFromReply returns the results in resp, the plugin's reply to batch
+// number batch of n commands, or an error if it is not that batch's reply
+// with one result per command.
+func resultsFromReply(resp *pluginpb.ApplyResponse, batch uint64, n int) ([]Result, error) {
+	switch {
+	case resp.GetBatch() != batch:
+		return nil, fmt.Errorf("plugin answered batch %d instead", resp.GetBatch())
+	case len(resp.GetResults()) != n:
+		return nil, fmt.Errorf("plugin returned %d results for %d commands", len(resp.GetResults()), n)
 	}
 	return resultsFromProto(resp.GetResults()), nil
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -98,31 +101,102 @@ func TestLaunch_KVWriteThenReadReturnsValue(t *testing.T) {
 	}
 }
 
-func TestLaunch_MissingBinaryErrorNamesIt(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "no-such-plugin")
-	_, err := Launch(HostConfig{Name: "kv", Command: path, Logger: quietLogger()})
-	if err == nil || !strings.Contains(err.Error(), path) {
-		t.Fatalf("Launch(%s) error = %v, want one naming the binary", path, err)
-	}
-}
-
-func TestLaunch_NotExecutableErrorNamesIt(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "not-executable")
-	if err := os.WriteFile(path, []byte("#!/bin/sh\n"), 0o644); err != nil {
+// A plugin binary that cannot start gets an error that names the plugin and
+// the binary and says, in a user's words, what is wrong with it.
+func TestLaunch_BrokenPluginErrorSaysWhatIsWrong(t *testing.T) {
+	dir := t.TempDir()
+	notExecutable := filepath.Join(dir, "not-executable")
+	if err := os.WriteFile(notExecutable, []byte("#!/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Launch(HostConfig{Name: "kv", Command: path, Logger: quietLogger()})
-	if err == nil || !strings.Contains(err.Error(), path) {
-		t.Fatalf("Launch(%s) error = %v, want one naming the binary", path, err)
+	if err := os.Chmod(notExecutable, 0o644); err != nil { // not masked by the umask
+		t.Fatal(err)
+	}
+	notAProgram := filepath.Join(dir, "not-a-program")
+	if err := os.WriteFile(notAProgram, []byte("plain text, no #! line\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	noInterpreter := filepath.Join(dir, "no-interpreter")
+	if err := os.WriteFile(noInterpreter, []byte("#!/nonexistent/interpreter\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self := os.Args[0]
+	tests := []struct {
+		name    string
+		command string
+		mode    string // EPAXOSD_TEST_PLUGIN for the test binary
+		want    string // the error after "plugin NAME (COMMAND): "
+		stderr  string // if set, want is followed by this, and maybe more
+		wantErr error  // if set, the error wraps this
+
+		startTimeout time.Duration
+	}{
+		{name: "StdoutBeforeHandshake", command: self, mode: "hello",
+			want: `wrote "hello" to stdout before the go-plugin handshake; plugins must log to stderr`},
+		{name: "NotAPlugin", command: self, mode: "stdout",
+			want: `wrote "this line is not a go-plugin handshake" to stdout before the go-plugin handshake; plugins must log to stderr`},
+		{name: "WrongProtocolVersion", command: self, mode: "version2",
+			want: fmt.Sprintf("speaks plugin protocol version %d, this epaxosd needs %d", ProtocolVersion+1, ProtocolVersion)},
+		{name: "WrongMagicCookie", command: self, mode: "cookie",
+			want: "exited before the go-plugin handshake (exit status 1): it did not find the magic cookie it expects, " +
+				"so it is not an epaxosd plugin, or was built for another version of epaxosd (epaxosd sets " +
+				MagicCookieKey + "=" + MagicCookieValue + ")"},
+		{name: "NotExecutable", command: notExecutable,
+			want: "not executable (permission denied; its mode is -rw-r--r--)", wantErr: fs.ErrPermission},
+		{name: "Directory", command: dir, want: "is a directory, not an executable"},
+		{name: "DoesNotExist", command: filepath.Join(dir, "no-such-plugin"),
+			want: "the plugin binary does not exist", wantErr: fs.ErrNotExist},
+		{name: "NotInPath", command: "epaxosd-test-no-such-plugin",
+			want: `there is no executable "epaxosd-test-no-such-plugin" in $PATH`, wantErr: exec.ErrNotFound},
+		{name: "NotAProgram", command: notAProgram,
+			want: "is not a program this system can run (exec format error): is it built for another OS or architecture?"},
+		{name: "InterpreterDoesNotExist", command: noInterpreter,
+			want: "exists but cannot be run: the interpreter on its #! line, or the dynamic loader it needs, does not exist"},
+		{name: "NoHandshake", command: self, mode: "hang", startTimeout: 200 * time.Millisecond,
+			want: "did not complete the go-plugin handshake within 200ms"},
+		{name: "ExitsWithError", command: self, mode: "fail",
+			want:   "exited before the go-plugin handshake (exit status 3); its stderr ends with: ",
+			stderr: `"loading state: open /var/lib/app/state.db: permission denied\nfatal: cannot continue`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := HostConfig{Name: "broken", Command: tt.command, Logger: quietLogger(), StartTimeout: tt.startTimeout}
+			if tt.mode != "" {
+				cfg.Env = []string{envTestPlugin + "=" + tt.mode}
+			}
+			h, err := Launch(cfg)
+			if err == nil {
+				h.Close()
+				t.Fatalf("Launch succeeded")
+			}
+			want := fmt.Sprintf("plugin broken (%s): %s%s", tt.command, tt.want, tt.stderr)
+			if msg := err.Error(); msg != want && (tt.stderr == "" || !strings.HasPrefix(msg, want)) {
+				t.Errorf("error:\n%s\nwant:\n%s", msg, want)
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("error %v does not wrap %v", err, tt.wantErr)
+			}
+			t.Log(err)
+		})
 	}
 }
 
-func TestLaunch_HandshakeFailureNamesBinary(t *testing.T) {
-	_, err := Launch(HostConfig{
-		Name: "bogus", Command: os.Args[0], Env: []string{envTestPlugin + "=stdout"}, Logger: quietLogger(),
-	})
-	if err == nil || !strings.Contains(err.Error(), os.Args[0]) || !strings.Contains(err.Error(), "bogus") {
-		t.Fatalf("Launch of a non-plugin: error = %v, want one naming %q and %q", err, "bogus", os.Args[0])
+// A long stderr is quoted by its last lines only, none of them cut.
+func TestTailBuffer_KeepsLastLines(t *testing.T) {
+	b := &tailBuffer{max: 64}
+	for i := range 100 {
+		fmt.Fprintf(b, "line %d\n", i)
+	}
+	if got, want := strings.Join(b.lastLines(3), "|"), "line 97|line 98|line 99"; got != want {
+		t.Errorf("lastLines(3) = %q, want %q", got, want)
+	}
+	for _, l := range b.lastLines(100) {
+		if !strings.HasPrefix(l, "line ") || len(l) != len("line 10") {
+			t.Errorf("lastLines kept a cut line %q", l)
+		}
+	}
+	if got := (&tailBuffer{max: 64}).lastLines(3); len(got) != 0 {
+		t.Errorf("lastLines of nothing = %q", got)
 	}
 }
 

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	goplugin "github.com/hashicorp/go-plugin"
 )
 
 // envTestPlugin, when set, makes the test binary act as a plugin: Launch runs
@@ -22,6 +25,27 @@ func TestMain(m *testing.M) {
 	case "stdout":
 		fmt.Println("this line is not a go-plugin handshake")
 		os.Exit(0)
+	case "hello":
+		fmt.Println("hello")
+		Serve(echoSM{})
+		os.Exit(0)
+	case "version2":
+		serveWith(goplugin.HandshakeConfig{
+			ProtocolVersion: ProtocolVersion + 1, MagicCookieKey: MagicCookieKey, MagicCookieValue: MagicCookieValue,
+		})
+		os.Exit(0)
+	case "cookie":
+		serveWith(goplugin.HandshakeConfig{
+			ProtocolVersion: ProtocolVersion, MagicCookieKey: "OTHER_APP_PLUGIN", MagicCookieValue: "other",
+		})
+		os.Exit(0)
+	case "hang":
+		time.Sleep(time.Hour) // never shakes hands; Launch kills it
+		os.Exit(0)
+	case "fail":
+		fmt.Fprintln(os.Stderr, "loading state: open /var/lib/app/state.db: permission denied")
+		fmt.Fprintln(os.Stderr, "fatal: cannot continue")
+		os.Exit(3)
 	default:
 		sm, ok := testPlugins[mode]
 		if !ok {
@@ -64,6 +88,17 @@ var testPlugins = map[string]StateMachine{
 			}
 		}
 	}},
+}
+
+// serveWith serves echoSM{} like Serve, but with handshake hs, as a plugin
+// built for another protocol version or another program would.
+func serveWith(hs goplugin.HandshakeConfig) {
+	goplugin.Serve(&goplugin.ServeConfig{
+		HandshakeConfig: hs,
+		Plugins:         goplugin.PluginSet{dispenseName: &grpcPlugin{sm: echoSM{}, log: Logger()}},
+		GRPCServer:      newGRPCServer,
+		Logger:          Logger(),
+	})
 }
 
 type echoSM struct{ each func([]Command) }
