@@ -30,6 +30,11 @@ func (e *Error) Error() string {
 }
 
 // formatDiag formats one diagnostic as a line of Error's output.
+// oneLine folds the whitespace of s, newlines included, into single spaces:
+// some of hclsyntax's details span several lines, and an error has one
+// line per problem.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
 func formatDiag(d *hcl.Diagnostic) string {
 	var b strings.Builder
 	if d.Subject != nil {
@@ -39,10 +44,10 @@ func formatDiag(d *hcl.Diagnostic) string {
 	if d.Severity == hcl.DiagWarning {
 		b.WriteString("warning: ")
 	}
-	b.WriteString(d.Summary)
+	b.WriteString(oneLine(d.Summary))
 	if d.Detail != "" {
 		b.WriteString(": ")
-		b.WriteString(d.Detail)
+		b.WriteString(oneLine(d.Detail))
 	}
 	return b.String()
 }

@@ -2,10 +2,12 @@ package config
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -27,6 +29,9 @@ var hostname = os.Hostname
 // On failure Parse returns a nil Config and an *Error listing every problem
 // found.
 func Parse(src []byte, filename string, getenv func(string) string) (*Config, error) {
+	if err := checkUTF8(src, filename); err != nil {
+		return nil, err
+	}
 	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
 		return nil, errorOf(diags)
@@ -229,4 +234,33 @@ func (c *Config) sortReplicas(s *sources) {
 		ros[i] = s.replica(j)
 	}
 	c.Replicas, s.replicas = rs, ros
+}
+
+// checkUTF8 reports the first byte of src that is not UTF-8. HCL files are
+// UTF-8, and hclsyntax miscounts lines after an invalid byte, which would
+// put later errors at the wrong line.
+func checkUTF8(src []byte, filename string) error {
+	if utf8.Valid(src) {
+		return nil
+	}
+	line, col, off := 1, 1, 0
+	for off < len(src) {
+		r, size := utf8.DecodeRune(src[off:])
+		if r == utf8.RuneError && size <= 1 {
+			break
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		off += size
+	}
+	p := hcl.Pos{Line: line, Column: col, Byte: off}
+	return errorOf(hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Invalid UTF-8",
+		Detail:   fmt.Sprintf("Byte 0x%02x is not UTF-8; a configuration file must be UTF-8 text.", src[off]),
+		Subject:  &hcl.Range{Filename: filename, Start: p, End: hcl.Pos{Line: line, Column: col + 1, Byte: off + 1}},
+	}})
 }

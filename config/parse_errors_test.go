@@ -73,6 +73,11 @@ replica "alpha" {
 ` + clusterHCL(3),
 			want: []string{`{file}:3:10: Incorrect attribute value type: Inappropriate value for attribute "args"`}},
 
+		// Not UTF-8: reported at the first bad byte, before hclsyntax
+		// (which miscounts lines after one) sees the file.
+		{name: "InvalidUTF8", src: top + "log_level = \"in\xfffo\"\n" + tail3,
+			want: []string{`{file}:2:16: Invalid UTF-8: Byte 0xff is not UTF-8; a configuration file must be UTF-8 text.`}},
+
 		// Settings.
 		{name: "BadDuration", src: top + "timeout = \"abc\"\n" + tail3,
 			want: []string{`{file}:2:11: Invalid duration: "abc" is not a duration; write one such as "500ms" or "2s".`}},

@@ -18,6 +18,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -84,7 +85,7 @@ func Load(caFile, certFile, keyFile string) (*Bundle, error) {
 	if err != nil {
 		return nil, &FileError{PartCert, certFile, err}
 	}
-	keyPEM, err := os.ReadFile(keyFile)
+	keyPEM, err := readPEMFile(keyFile)
 	if err != nil {
 		return nil, &FileError{PartKey, keyFile, readError(err)}
 	}
@@ -147,7 +148,7 @@ func LoadCA(file string) (*x509.CertPool, error) {
 
 // readCerts reads a file that holds PEM certificates and nothing else.
 func readCerts(file string) ([]byte, []*x509.Certificate, error) {
-	data, err := os.ReadFile(file)
+	data, err := readPEMFile(file)
 	if err != nil {
 		return nil, nil, readError(err)
 	}
@@ -172,6 +173,36 @@ func readCerts(file string) ([]byte, []*x509.Certificate, error) {
 		return nil, nil, errors.New("holds no PEM certificate")
 	}
 	return data, certs, nil
+}
+
+// maxPEMFile bounds what readPEMFile reads: certificates and keys are a few
+// KiB; a configuration that names /dev/zero must not exhaust memory.
+const maxPEMFile = 1 << 20
+
+// readPEMFile reads a certificate or key file: a regular file of at most
+// maxPEMFile bytes (a FIFO or device would block or never end).
+func readPEMFile(file string) ([]byte, error) {
+	// Stat before opening: opening a FIFO blocks until a writer comes.
+	info, err := os.Stat(file)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("is not a regular file (%v)", info.Mode().Type())
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxPEMFile {
+		return nil, fmt.Errorf("is larger than %d KiB, too large for a PEM certificate or key", maxPEMFile>>10)
+	}
+	return data, nil
 }
 
 // readError shortens an error of os.ReadFile, whose path the caller names.

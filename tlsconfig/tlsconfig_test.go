@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -84,6 +85,14 @@ func TestLoad_RejectsWithTheFileAtFault(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "missing.pem")
+	fifo := filepath.Join(dir, "fifo.pem")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	huge := filepath.Join(dir, "huge.pem")
+	if err := os.WriteFile(huge, make([]byte, maxPEMFile+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name                      string
 		caFile, certFile, keyFile string
@@ -101,6 +110,10 @@ func TestLoad_RejectsWithTheFileAtFault(t *testing.T) {
 		{"JunkKey", good.caFile, good.certFile, junk, PartKey, junk, "failed to find any PEM data"},
 		{"CertAsKey", good.caFile, good.certFile, good.certFile, PartKey, good.certFile, "found a certificate rather than a key"},
 		{"OtherKey", good.caFile, good.certFile, other.keyFile, PartKey, other.keyFile, "it is not the key of the certificate in " + good.certFile},
+		{"DirectoryAsCA", dir, good.certFile, good.keyFile, PartCA, dir, "is not a regular file"},
+		{"FIFOAsCert", good.caFile, fifo, good.keyFile, PartCert, fifo, "is not a regular file"},
+		{"DeviceAsKey", good.caFile, good.certFile, "/dev/zero", PartKey, "/dev/zero", "is not a regular file"},
+		{"HugeKey", good.caFile, good.certFile, huge, PartKey, huge, "larger than 1024 KiB"},
 		{"OtherCA", other.caFile, good.certFile, good.keyFile, PartCert, good.certFile, "not signed by the CA in " + other.caFile},
 	}
 	for _, tt := range tests {
