@@ -9,8 +9,11 @@ import (
 )
 
 // coreLoop is the only goroutine that drives the protocol core. Each turn
-// feeds it one kind of input (a tick, a run of peer messages, a batch of
-// proposals) and then handles the Ready.
+// waits for an input (a tick, a peer message, a proposal), then also takes
+// every peer message and proposal already waiting (up to maxStepDrain), and
+// then handles the one Ready they produced: one synced write and one send
+// per turn, however much arrived while the previous turn was syncing. That
+// is the daemon's group commit.
 func (d *Daemon) coreLoop(ctx context.Context) error {
 	ticker := time.NewTicker(TickInterval)
 	defer ticker.Stop()
@@ -23,17 +26,19 @@ func (d *Daemon) coreLoop(ctx context.Context) error {
 			d.core.Tick()
 		case m := <-inbox:
 			d.step(m)
-		drain:
-			for i := 1; i < maxStepDrain; i++ {
-				select {
-				case m := <-inbox:
-					d.step(m)
-				default:
-					break drain
-				}
-			}
 		case c := <-d.proposals:
 			d.propose(c)
+		}
+	drain:
+		for i := 1; i < maxStepDrain; i++ {
+			select {
+			case m := <-inbox:
+				d.step(m)
+			case c := <-d.proposals:
+				d.propose(c)
+			default:
+				break drain
+			}
 		}
 		if err := d.handleReady(ctx); err != nil {
 			return err

@@ -14,6 +14,7 @@ Commands:
   dev       run a local development cluster (no data is kept)
   agent     run one replica from an HCL configuration file
   propose   propose a command through a replica and print the reply
+  bench     measure throughput and latency of a replica set
   tls init  make a CA and certificates for mutual TLS
   version   print the version
 
@@ -39,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runAgent(args[1:], stdout, stderr)
 	case "propose":
 		return runPropose(args[1:], stdout, stderr)
+	case "bench":
+		return runBench(args[1:], stdout, stderr)
 	case "tls":
 		return runTLS(args[1:], stdout, stderr)
 	case "plugin":
