@@ -23,6 +23,8 @@
 #                                        (default: a new temporary directory,
 #                                        kept and printed at the end)
 #   PORT_BASE=17100                      ports PORT_BASE+1.. are used
+#   PPROF=1                              epaxosd replica i serves pprof on
+#                                        127.0.0.1:PORT_BASE+40+i
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -84,7 +86,9 @@ start_epaxosd() {
 	} >"$dir/config.hcl"
 	# data_dir defaults to data/<name> beside the configuration file.
 	for i in 0 1 2; do
-		EPAXOS_NAME=${names[$i]} "$BIN/epaxosd" agent -config "$dir/config.hcl" 2>"$dir/${names[$i]}.log" &
+		local prof=()
+		[ -n "${PPROF:-}" ] && prof=(-pprof "127.0.0.1:$((PORT_BASE + 40 + i))")
+		EPAXOS_NAME=${names[$i]} "$BIN/epaxosd" agent -config "$dir/config.hcl" "${prof[@]}" 2>"$dir/${names[$i]}.log" &
 		PIDS+=($!)
 		addrs+=("127.0.0.1:$((PORT_BASE + 1 + i))")
 	done

@@ -15,6 +15,7 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (default: $EPAXOS_CONFIG, ./config.hcl, ~/.epaxos.hcl, /etc/epaxos/config.hcl)")
 	validate := fs.Bool("validate", false, "check the configuration and exit")
+	pprofAddr := fs.String("pprof", "", "serve Go's net/http/pprof profiles on this address (keep it on loopback)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: epaxosd agent [-config FILE] [-validate]")
 		fs.PrintDefaults()
@@ -62,6 +63,12 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "epaxosd agent: %v\n", err)
 		return 1
+	}
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr, log); err != nil {
+			fmt.Fprintf(stderr, "epaxosd agent: -pprof: %v\n", err)
+			return 1
+		}
 	}
 	d.Start()
 	defer d.Stop()
