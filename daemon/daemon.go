@@ -35,6 +35,7 @@ type Daemon struct {
 	storage   Storage
 	sessions  *session.Table
 	admission *admission
+	persister *persister
 	applier   *applier
 	server    *grpc.Server
 	listener  net.Listener
@@ -100,6 +101,7 @@ func New(cfg Config) (*Daemon, error) {
 		stopping:  make(chan struct{}),
 		errc:      make(chan error, 1),
 	}
+	d.persister = newPersister(d)
 	d.transport = transport.New(transport.Config{
 		Self: cfg.ID, Peers: cfg.Peers, Cluster: cfg.Cluster, Logger: log, TLS: cfg.peerTLS(),
 	})
@@ -142,6 +144,7 @@ func (d *Daemon) Start() {
 		return nil
 	})
 	d.run(func() error { return d.coreLoop(ctx) })
+	d.run(func() error { return d.persister.run(ctx) })
 	d.run(func() error { return d.applier.run(ctx) })
 	d.log.Info("replica started", "pid", d.cfg.ID, "address", d.Addr(), "replicas", d.cfg.N,
 		"thrifty", d.cfg.Thrifty, "aggregate", d.cfg.Aggregate)

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/epaxosd/epaxosd/replica"
@@ -80,26 +79,14 @@ func (d *Daemon) proposeBatch(cmds []replica.Command) {
 	}
 }
 
-// handleReady carries out a Ready in the order package replica requires:
-// persist, send, then execute.
+// handleReady takes the core's Ready, if any, and hands it to the
+// persister, assigning its executions their executed-log positions.
 func (d *Daemon) handleReady(ctx context.Context) error {
 	if !d.core.HasReady() {
 		return nil
 	}
 	rd := d.core.Ready()
-	if len(rd.Instances) > 0 || len(rd.Execute) > 0 {
-		executed := make([]replica.InstanceID, len(rd.Execute))
-		for i, e := range rd.Execute {
-			executed[i] = e.Instance
-		}
-		if err := d.storage.Save(rd.Instances, executed); err != nil {
-			return fmt.Errorf("storage: %w", err)
-		}
-	}
-	d.transport.Send(rd.Messages)
-	if len(rd.Execute) > 0 {
-		d.applier.enqueue(d.executed+1, rd.Execute)
-		d.executed += uint64(len(rd.Execute))
-	}
-	return nil
+	first := d.executed + 1
+	d.executed += uint64(len(rd.Execute))
+	return d.persister.push(ctx, readyWork{rd: rd, firstExecuted: first})
 }

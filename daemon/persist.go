@@ -1,0 +1,112 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/epaxosd/epaxosd/replica"
+)
+
+// maxQueuedReadies bounds the Readies waiting for the persister; when it is
+// full the core loop waits, so memory stays bounded under any load.
+const maxQueuedReadies = 256
+
+// readyWork is one Ready and the executed-log position of its first
+// execution.
+type readyWork struct {
+	rd            replica.Ready
+	firstExecuted uint64
+}
+
+// persister carries out Readies in the order package replica requires —
+// persist, then send, then execute — on its own goroutine, so that the
+// core loop goes on stepping messages and proposals while a sync is in
+// flight. Every Ready that arrives during a sync is written by the next one
+// (group commit across Readies), and a Ready's messages and executions are
+// released only once it, and every Ready before it, is durable. The core
+// may act on state that is not yet durable; nothing derived from it leaves
+// the process before it is, so a crash loses only what no one has seen (the
+// same argument as etcd raft's asynchronous storage writes).
+type persister struct {
+	d *Daemon
+
+	mu    sync.Mutex
+	queue []readyWork
+	wake  chan struct{} // signalled when queue grows
+	space chan struct{} // signalled when queue shrinks
+}
+
+func newPersister(d *Daemon) *persister {
+	return &persister{d: d, wake: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+}
+
+// push queues w, waiting while maxQueuedReadies are queued.
+func (p *persister) push(ctx context.Context, w readyWork) error {
+	for {
+		p.mu.Lock()
+		if len(p.queue) < maxQueuedReadies {
+			p.queue = append(p.queue, w)
+			p.mu.Unlock()
+			signal(p.wake)
+			return nil
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.space:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// run persists, sends and executes queued Readies until ctx ends or
+// storage fails.
+func (p *persister) run(ctx context.Context) error {
+	var records []replica.InstanceRecord
+	var executed []replica.InstanceID
+	for {
+		p.mu.Lock()
+		batch := p.queue
+		p.queue = nil
+		p.mu.Unlock()
+		if len(batch) == 0 {
+			select {
+			case <-p.wake:
+				continue
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		signal(p.space)
+		records, executed = records[:0], executed[:0]
+		for _, w := range batch {
+			records = append(records, w.rd.Instances...)
+			for _, e := range w.rd.Execute {
+				executed = append(executed, e.Instance)
+			}
+		}
+		if len(records) > 0 || len(executed) > 0 {
+			// Records of one instance from several Readies are written in
+			// order; the last wins.
+			if err := p.d.storage.Save(records, executed); err != nil {
+				return fmt.Errorf("storage: %w", err)
+			}
+		}
+		for _, w := range batch {
+			p.d.transport.Send(w.rd.Messages)
+			if len(w.rd.Execute) > 0 {
+				p.d.applier.enqueue(w.firstExecuted, w.rd.Execute)
+			}
+		}
+		clear(records)
+	}
+}
+
+// signal wakes the receiver of c, if it is not already due to wake.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
