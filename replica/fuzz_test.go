@@ -97,7 +97,8 @@ func (f *fuzzReader) message(to ReplicaID) Message {
 // FuzzStep feeds a replica arbitrary messages from arbitrary (also unknown)
 // senders, interleaved with proposals and ticks: whatever peers send, the
 // core must not panic, must keep abal ≤ bal, must never change a committed
-// instance, and must execute each instance at most once.
+// instance, must execute each instance at most once, and must keep its
+// executed frontier (the horizon of the deps it proposes) exact.
 func FuzzStep(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{1, 1, 1, 1, 2, 0, 2, 1, 'k'})
@@ -112,6 +113,7 @@ func FuzzStep(f *testing.F) {
 		fr := &fuzzReader{b: data}
 		committed := make(map[InstanceID]InstanceRecord)
 		executed := make(map[InstanceID]bool)
+		frontier := make([]uint64, 3)
 		for steps := 0; len(fr.b) > 0 && steps < 200; steps++ {
 			switch fr.byte() % 8 {
 			case 0:
@@ -143,6 +145,19 @@ func FuzzStep(f *testing.F) {
 			for _, in := range r.instances {
 				if in.abal > in.bal {
 					t.Fatalf("%v: abal %d > bal %d", in.id, in.abal, in.bal)
+				}
+			}
+			// The executed frontier (the horizon of new deps) only grows,
+			// and everything under it is executed.
+			for q, h := range r.exec.frontier {
+				if h < frontier[q] {
+					t.Fatalf("executed frontier of column %d went back from %d to %d", q, frontier[q], h)
+				}
+				frontier[q] = h
+				for s := uint64(1); s <= h && s <= 64; s++ {
+					if in := r.instances[InstanceID{Replica: ReplicaID(q), Slot: s}]; in == nil || !in.executed {
+						t.Fatalf("%d.%d is under the executed frontier %d but not executed", q, s, h)
+					}
 				}
 			}
 		}
