@@ -17,6 +17,13 @@ import (
 // maxApplyBatch bounds the commands sent to the plugin in one Apply.
 const maxApplyBatch = 4096
 
+// maxQueuedExecutions bounds the executions waiting for the plugin. Beyond
+// it (a slow, hung or restarting plugin under load) the queue is dropped:
+// everything in it is in the executed log already, and the applier reads
+// it back from there when the plugin is ready (catchUp), so memory stays
+// bounded without ever holding back the core loop.
+const maxQueuedExecutions = 1 << 16
+
 // Plugin supervision.
 const (
 	healthInterval   = time.Second     // how often the plugin is pinged
@@ -51,6 +58,7 @@ type applier struct {
 
 	mu      sync.Mutex
 	queue   []queuedExecution
+	spilled bool               // executions were dropped from queue; read them from the log
 	wake    chan struct{}      // signalled when queue grows
 	host    *plugin.Host       // nil while the plugin is being restarted
 	abort   context.CancelFunc // cancels the Apply in flight (health check)
@@ -66,8 +74,16 @@ func newApplier(launch func() (*plugin.Host, error), load func() (replica.HardSt
 // position of execs[0]. It never blocks.
 func (a *applier) enqueue(first uint64, execs []replica.Execution) {
 	a.mu.Lock()
-	for i, e := range execs {
-		a.queue = append(a.queue, queuedExecution{pos: first + uint64(i), exec: e})
+	if len(a.queue)+len(execs) > maxQueuedExecutions {
+		if !a.spilled {
+			a.log.Warn("state machine is behind; executions will be read back from the executed log",
+				"queued", len(a.queue), "applied", a.applied)
+		}
+		a.queue, a.spilled = nil, true
+	} else {
+		for i, e := range execs {
+			a.queue = append(a.queue, queuedExecution{pos: first + uint64(i), exec: e})
+		}
 	}
 	a.mu.Unlock()
 	select {
@@ -119,6 +135,18 @@ func (a *applier) run(ctx context.Context) error {
 			if err := a.restart(ctx, &failures); err != nil {
 				return err
 			}
+			continue
+		}
+		if err := a.catchUp(ctx); err != nil {
+			var fatal *logError
+			if errors.As(err, &fatal) {
+				return err
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			a.log.Error("state machine failed; restarting it", "error", err)
+			a.drop()
 			continue
 		}
 		batch := a.next(ctx)
@@ -189,6 +217,34 @@ func (a *applier) restart(ctx context.Context, failures *int) error {
 	return nil
 }
 
+// catchUp, after the queue was dropped, applies from the executed log what
+// the plugin has not applied, up to the log's end; the executions queued
+// since are then skipped by position (next).
+func (a *applier) catchUp(ctx context.Context) error {
+	a.mu.Lock()
+	spilled, h, from := a.spilled, a.host, a.applied+1
+	a.spilled = false
+	a.mu.Unlock()
+	if !spilled {
+		return nil
+	}
+	st, err := a.load()
+	if err != nil {
+		return &logError{fmt.Errorf("reading the executed log: %w", err)}
+	}
+	if err := replayFrom(ctx, h, a.sessions, st, from); err != nil {
+		a.mu.Lock()
+		a.spilled = true // try again with the next plugin
+		a.mu.Unlock()
+		return err
+	}
+	a.mu.Lock()
+	a.applied = max(a.applied, uint64(len(st.Executed)))
+	a.mu.Unlock()
+	a.log.Info("state machine caught up from the executed log", "from", from, "to", len(st.Executed))
+	return nil
+}
+
 // logError marks a failure to read the executed log, which no restart can fix.
 type logError struct{ err error }
 
@@ -200,6 +256,11 @@ func (e *logError) Unwrap() error { return e.err }
 func (a *applier) next(ctx context.Context) []queuedExecution {
 	for {
 		a.mu.Lock()
+		if a.spilled {
+			// The queue lost executions: catch up from the log first.
+			a.mu.Unlock()
+			return nil
+		}
 		// Executions already in the log the plugin was rebuilt from.
 		for len(a.queue) > 0 && a.queue[0].pos <= a.applied {
 			a.queue = a.queue[1:]
@@ -240,6 +301,12 @@ func (a *applier) apply(ctx context.Context, batch []queuedExecution) error {
 		a.mu.Unlock()
 		cancel()
 	}()
+	a.mu.Lock()
+	if want := a.applied + 1; batch[0].pos != want {
+		a.mu.Unlock()
+		return fmt.Errorf("internal error: batch starts at executed-log position %d, want %d", batch[0].pos, want)
+	}
+	a.mu.Unlock()
 	var cmds []session.Command
 	for _, q := range batch {
 		cmds = appendCommands(cmds, q.exec)

@@ -14,7 +14,13 @@ import (
 // executed log. The state machine is deterministic, so it ends where the
 // replica's did: a restarted replica answers reads as before.
 func replayInto(ctx context.Context, h *plugin.Host, sessions *session.Table, st replica.HardState) error {
-	if len(st.Executed) == 0 {
+	return replayFrom(ctx, h, sessions, st, 1)
+}
+
+// replayFrom applies the executed log from position from (1-based) to its
+// end to h, which has applied everything before it.
+func replayFrom(ctx context.Context, h *plugin.Host, sessions *session.Table, st replica.HardState, from uint64) error {
+	if uint64(len(st.Executed)) < from {
 		return nil
 	}
 	commands := make(map[replica.InstanceID]*replica.Payload, len(st.Instances))
@@ -24,7 +30,8 @@ func replayInto(ctx context.Context, h *plugin.Host, sessions *session.Table, st
 		}
 	}
 	var batch []session.Command
-	for i, id := range st.Executed {
+	for i := int(from - 1); i < len(st.Executed); i++ {
+		id := st.Executed[i]
 		p := commands[id]
 		if p == nil {
 			return &logError{fmt.Errorf("replay: executed instance %v has no committed record", id)}
