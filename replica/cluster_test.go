@@ -141,6 +141,11 @@ type recorder struct {
 	execLog      []replica.Execution
 	execCount    map[replica.InstanceID]int
 	cmdExecCount map[cmdID]int
+	// commitStep is the harness step at which each instance committed
+	// here; execDelays holds, per executed instance, the steps from its
+	// commit here to its execution here, in execution order.
+	commitStep map[replica.InstanceID]int
+	execDelays []int
 }
 
 func newRecorder() *recorder {
@@ -150,6 +155,7 @@ func newRecorder() *recorder {
 		committed:    make(map[replica.InstanceID]committedValue),
 		execCount:    make(map[replica.InstanceID]int),
 		cmdExecCount: make(map[cmdID]int),
+		commitStep:   make(map[replica.InstanceID]int),
 	}
 }
 
@@ -315,6 +321,7 @@ func (c *cluster) persist(i int, rec *recorder, ir replica.InstanceRecord) {
 		return
 	}
 	rec.committed[ir.ID] = v
+	rec.commitStep[ir.ID] = c.stats.steps
 }
 
 // checkPromise checks persist-before-send (doc.go): what a message promises
@@ -375,6 +382,7 @@ func (c *cluster) apply(i int, rec *recorder, e replica.Execution) {
 		}
 	}
 	rec.execLog = append(rec.execLog, replica.Execution{Instance: e.Instance, Commands: slices.Clone(e.Commands)})
+	rec.execDelays = append(rec.execDelays, c.stats.steps-rec.commitStep[e.Instance])
 }
 
 // step delivers m to its recipient. The core panics on a detected agreement
