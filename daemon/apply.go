@@ -95,13 +95,27 @@ func (a *applier) enqueue(first uint64, execs []replica.Execution) {
 // start launches the first plugin process and rebuilds it from the executed
 // log. An error here (a missing or broken plugin binary) stops the replica
 // before it serves.
+//
+// A plugin that starts but fails during the rebuild (it crashed, or was
+// killed) is started again, a few times, as the running applier would.
 func (a *applier) start(ctx context.Context) error {
-	h, err := a.launch()
-	if err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		h, err := a.launch()
+		if err != nil {
+			return err
+		}
+		err = a.rebuild(ctx, h)
+		var fatal *logError
+		if err == nil || errors.As(err, &fatal) || attempt == startAttempts || ctx.Err() != nil {
+			return err
+		}
+		a.log.Error("state machine failed while being rebuilt; restarting it", "attempt", attempt, "error", err)
 	}
-	return a.rebuild(ctx, h)
 }
+
+// startAttempts is how many times start launches a plugin that fails while
+// being rebuilt.
+const startAttempts = 5
 
 // rebuild replays the whole executed log into the new process h, through a
 // reset session table, and makes h the current plugin.
@@ -223,6 +237,12 @@ func (a *applier) restart(ctx context.Context, failures *int) error {
 func (a *applier) catchUp(ctx context.Context) error {
 	a.mu.Lock()
 	spilled, h, from := a.spilled, a.host, a.applied+1
+	if h == nil {
+		// The health check dropped the plugin; the next one is rebuilt
+		// from the whole log, then catches up from there.
+		a.mu.Unlock()
+		return nil
+	}
 	a.spilled = false
 	a.mu.Unlock()
 	if !spilled {
@@ -244,6 +264,9 @@ func (a *applier) catchUp(ctx context.Context) error {
 	a.log.Info("state machine caught up from the executed log", "from", from, "to", len(st.Executed))
 	return nil
 }
+
+// errPluginDropped ends an apply whose plugin the health check dropped.
+var errPluginDropped = errors.New("plugin dropped by the health check")
 
 // logError marks a failure to read the executed log, which no restart can fix.
 type logError struct{ err error }
@@ -291,6 +314,10 @@ func (a *applier) next(ctx context.Context) []queuedExecution {
 // leaves the queue.
 func (a *applier) apply(ctx context.Context, batch []queuedExecution) error {
 	h := a.current()
+	if h == nil {
+		// The health check dropped the plugin since run looked.
+		return errPluginDropped
+	}
 	actx, cancel := context.WithCancel(ctx)
 	a.mu.Lock()
 	a.abort = cancel

@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -107,5 +109,79 @@ func TestApplier_SpillsToTheExecutedLogWhenThePluginFallsBehind(t *testing.T) {
 		if k != fmt.Sprint(i+1) {
 			t.Fatalf("command %d applied was %s, want %d: out of log order or twice", i+1, k, i+1)
 		}
+	}
+}
+
+// panicOnce panics in its first Apply (the plugin process dies mid-batch,
+// as far as the host can tell) and applies normally afterwards.
+type panicOnce struct {
+	panicked *atomic.Bool
+	gatedMachine
+}
+
+func (m *panicOnce) Apply(cmds []plugin.Command) []plugin.Result {
+	if m.panicked.CompareAndSwap(false, true) {
+		panic("state machine crashed")
+	}
+	return m.gatedMachine.Apply(cmds)
+}
+
+// oneCommandLog is an executed log of n single-command instances.
+func oneCommandLog(n int) replica.HardState {
+	var st replica.HardState
+	for i := 1; i <= n; i++ {
+		id := replica.InstanceID{Replica: 0, Slot: uint64(i)}
+		cmd := replica.Command{ClientID: uint64(i), Seq: 1, Access: replica.Write, Key: fmt.Sprint(i)}
+		st.Instances = append(st.Instances, replica.InstanceRecord{ID: id, Phase: replica.Committed,
+			Command: &replica.Payload{Commands: []replica.Command{cmd}}})
+		st.Executed = append(st.Executed, id)
+	}
+	return st
+}
+
+// A plugin that dies while a starting replica rebuilds it from the executed
+// log is started again: the replica starts (the chaos test saw agents exit
+// with "replay: ... plugin broken" when the plugin was killed then).
+func TestApplier_StartRetriesAPluginThatDiesDuringTheRebuild(t *testing.T) {
+	var panicked atomic.Bool
+	var launched []*panicOnce
+	launch := func() (*plugin.Host, error) {
+		sm := &panicOnce{panicked: &panicked, gatedMachine: gatedMachine{gate: make(chan struct{})}}
+		close(sm.gate)
+		launched = append(launched, sm)
+		return plugin.TestHost(t, sm), nil
+	}
+	st := oneCommandLog(10)
+	a := newApplier(launch, func() (replica.HardState, error) { return st, nil }, session.New(), hclog.NewNullLogger())
+	if err := a.start(context.Background()); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if len(launched) != 2 {
+		t.Fatalf("launched %d plugins, want 2 (the first died during the rebuild)", len(launched))
+	}
+	if got := launched[1].count(); got != 10 {
+		t.Fatalf("the second plugin applied %d commands, want the whole log of 10", got)
+	}
+}
+
+// A batch whose plugin the health check dropped meanwhile fails cleanly
+// (the chaos test saw a nil-pointer panic) and is applied by the next one.
+func TestApplier_ApplyAfterTheHealthCheckDroppedThePluginFails(t *testing.T) {
+	sm := &gatedMachine{gate: make(chan struct{})}
+	close(sm.gate)
+	h := plugin.TestHost(t, sm)
+	a := newApplier(func() (*plugin.Host, error) { return h, nil },
+		func() (replica.HardState, error) { return replica.HardState{}, nil }, session.New(), hclog.NewNullLogger())
+	if err := a.start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a.dropIf(h)
+	st := oneCommandLog(1)
+	batch := []queuedExecution{{pos: 1, exec: replica.Execution{Instance: st.Executed[0], Commands: st.Instances[0].Command.Commands}}}
+	if err := a.apply(context.Background(), batch); !errors.Is(err, errPluginDropped) {
+		t.Fatalf("apply with the plugin dropped: %v, want errPluginDropped", err)
+	}
+	if got := sm.count(); got != 0 {
+		t.Fatalf("the dropped plugin applied %d commands", got)
 	}
 }

@@ -366,17 +366,23 @@ func (s *Store) Load() (st replica.HardState, err error) {
 		return st, err
 	}
 	defer s.recoverFatal(&err, "load")
-	if st.Instances, err = s.loadRecords(); err != nil {
+	// One snapshot for both reads: Load runs while Save goes on (the
+	// applier rebuilds or catches up a plugin on a live replica), and an
+	// executed id read without its committed record would look like a
+	// corrupt log.
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	if st.Instances, err = s.loadRecords(snap); err != nil {
 		return replica.HardState{}, err
 	}
-	if st.Executed, err = s.loadExecuted(); err != nil {
+	if st.Executed, err = s.loadExecuted(snap); err != nil {
 		return replica.HardState{}, err
 	}
 	return st, nil
 }
 
-func (s *Store) loadRecords() (recs []replica.InstanceRecord, err error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: recordLower, UpperBound: recordUpper})
+func (s *Store) loadRecords(r pebble.Reader) (recs []replica.InstanceRecord, err error) {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: recordLower, UpperBound: recordUpper})
 	if err != nil {
 		return nil, s.pebbleError("read records", err)
 	}
@@ -416,8 +422,8 @@ func (s *Store) loadRecords() (recs []replica.InstanceRecord, err error) {
 	return recs, nil
 }
 
-func (s *Store) loadExecuted() (ids []replica.InstanceID, err error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: executedLower, UpperBound: executedUpper})
+func (s *Store) loadExecuted(r pebble.Reader) (ids []replica.InstanceID, err error) {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: executedLower, UpperBound: executedUpper})
 	if err != nil {
 		return nil, s.pebbleError("read executed log", err)
 	}
