@@ -8,7 +8,7 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 PROTOS        := proto/epaxos.proto proto/plugin.proto proto/storage.proto
 
-.PHONY: all build test test-go test-race lint vet proto proto-check protoc tools dev clean
+.PHONY: all build test test-go test-race lint vet proto proto-check protoc tools dev clean chaos fuzz-smoke test-raftkv
 
 all: build
 
@@ -19,7 +19,7 @@ dev: build
 	$(BIN)/epaxosd dev
 
 # test is the full suite: the README's test command and what CI runs.
-test: proto-check lint test-race test-go
+test: proto-check lint test-race test-go test-raftkv fuzz-smoke
 
 # test-go runs every package's tests, the end-to-end ones included.
 test-go:
@@ -27,7 +27,35 @@ test-go:
 
 # test-race runs the concurrent and protocol packages under the race detector.
 test-race:
-	$(GO) test -count=1 -race ./replica/... ./daemon/... ./transport/... ./client/...
+	$(GO) test -count=1 -race ./replica/... ./daemon/... ./transport/... ./client/... ./session/... ./bench/
+
+# test-raftkv tests the Raft baseline of the benchmarks, a module of its own.
+test-raftkv:
+	cd bench/raftkv && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+# chaos is the Jepsen-style fault test (chaos/, needs root): 3 and then 5
+# replicas in their own network namespaces, killed, paused and partitioned
+# for DURATION each (default 30s), then checked for linearizability.
+#   make chaos DURATION=30m      a longer run (the go test timeout follows)
+#   make chaos SEED=123          replay a seed's schedule
+# Failures leave their artifacts in chaos/artifacts/ (EPAXOS_CHAOS_ARTIFACTS).
+DURATION ?=
+SEED     ?=
+chaos:
+	@secs=$$(echo "$(or $(DURATION),30s)" | awk '{ s = 0; d = $$0; \
+		while (match(d, /^[0-9.]+(h|ms|m|s)/)) { tok = substr(d, 1, RLENGTH); n = tok + 0; u = tok; sub(/^[0-9.]+/, "", u); \
+			if (u == "h") s += n * 3600; else if (u == "m") s += n * 60; else if (u == "s") s += n; else s += n / 1000; \
+			d = substr(d, RLENGTH + 1) } \
+		print int(s) + 1 }'); \
+	EPAXOS_CHAOS_DURATION=$(DURATION) EPAXOS_CHAOS_SEED=$(SEED) \
+		$(GO) test -count=1 -v -timeout $$((2 * secs + 900))s ./chaos/
+
+# fuzz-smoke fuzzes every fuzz target in the module for FUZZTIME each
+# (a crash it finds is written to the package's testdata/fuzz and fails
+# the run). make fuzz-smoke FUZZTIME=10m fuzzes longer.
+FUZZTIME ?= 10s
+fuzz-smoke:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz-smoke
 
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -36,6 +36,7 @@ type Daemon struct {
 	sessions  *session.Table
 	admission *admission
 	persister *persister
+	status    statusReporter // only the core loop uses it
 	applier   *applier
 	server    *grpc.Server
 	listener  net.Listener

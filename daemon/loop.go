@@ -23,6 +23,7 @@ func (d *Daemon) coreLoop(ctx context.Context) error {
 			return nil
 		case <-ticker.C:
 			d.core.Tick()
+			d.reportStatus()
 		case m := <-inbox:
 			d.step(m)
 		case c := <-d.proposals:

@@ -229,8 +229,12 @@ func (e *executor) executeComponent(root, top *instance) bool {
 			continue
 		}
 		if b, blocked := e.horizonBlocker(in); blocked {
+			// Everything under the horizon is committed somewhere: learn
+			// how far each column goes, and fetch what is missing now.
+			e.r.learnHorizon(in.deps)
 			if e.uncommitted(b) {
 				e.park(root, b)
+				e.r.hurry(b)
 			} else {
 				e.parkExecuted(root, b)
 			}

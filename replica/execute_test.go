@@ -201,3 +201,30 @@ func TestDeps_CoordinatorListsOnlyWhatIsAboveItsExecutedFrontier(t *testing.T) {
 		}
 	}
 }
+
+// A replica that was away learns from one horizon how much of a column it
+// misses, and asks its peers for all of it at once, in batches, instead of
+// discovering one missing dependency per timeout (the chaos test saw a
+// restarted replica take minutes to catch up that way).
+func TestCatchUp_AHorizonFetchesEveryMissingSlotAtOnce(t *testing.T) {
+	r := newReplicas(t, 3, false)[0]
+	x := id(1, 1)
+	commitWithHorizon(t, r, x, []uint64{0, 0, 600})
+	r.Ready()
+	fetched := map[InstanceID]bool{}
+	for range 3 {
+		r.Tick()
+		for _, m := range r.Ready().Messages {
+			if m.Type == MsgFetch && m.To == 1 {
+				for _, f := range m.Deps.IDs() {
+					fetched[f] = true
+				}
+			}
+		}
+	}
+	for s := uint64(1); s <= 600; s++ {
+		if !fetched[id(2, s)] {
+			t.Fatalf("after 3 ticks, %v (under the horizon, unknown here) was not asked for; %d of 600 were", id(2, s), len(fetched))
+		}
+	}
+}

@@ -31,6 +31,34 @@ func (r *Replica) watch(id InstanceID) {
 type column struct {
 	top     uint64 // highest slot heard of
 	scanned uint64 // every slot up to here is known or watched
+	// executed is the highest slot that some coordinator's horizon says it
+	// had executed: every slot up to it is committed somewhere, so a
+	// replica missing one asks for its commit at once.
+	executed uint64
+}
+
+// learnHorizon raises the columns' executed marks to d's horizon: every slot under it exists and is committed (Deps, point 4).
+// A replica that was down or cut off learns from one dependency set how
+// much of each column it misses, and fetches it all in batches (watchGaps)
+// instead of one missing dependency at a time.
+func (r *Replica) learnHorizon(d Deps) {
+	for q := 0; q < d.HorizonColumns() && q < len(r.columns); q++ {
+		if ReplicaID(q) == r.id {
+			continue
+		}
+		h := d.Horizon(ReplicaID(q))
+		c := &r.columns[q]
+		c.executed = max(c.executed, h)
+	}
+}
+
+// hurry makes a watched instance that is known to be committed elsewhere
+// ask the peers for its commit at the next tick, rather than after the
+// grace period that lets a live coordinator finish on its own.
+func (r *Replica) hurry(id InstanceID) {
+	if w, ok := r.watched[id]; ok && !w.fetched && w.attempts == 0 {
+		w.deadline = min(w.deadline, r.now)
+	}
 }
 
 // maxGapScan bounds the slots watchGaps looks at per tick, so that an id with
@@ -57,10 +85,19 @@ func (r *Replica) watchGaps() {
 	budget := maxGapScan
 	for i := range r.columns {
 		c := &r.columns[i]
-		for ; c.scanned+1 < c.top && budget > 0; budget-- {
+		// Below the top (the top itself is known), and up to the highest
+		// slot a horizon says exists.
+		limit := c.executed
+		if c.top > 0 {
+			limit = max(limit, c.top-1)
+		}
+		for ; c.scanned < limit && budget > 0; budget-- {
 			c.scanned++
 			if id := (InstanceID{Replica: ReplicaID(i), Slot: c.scanned}); r.instances[id] == nil {
 				r.watch(id)
+				if id.Slot <= c.executed {
+					r.hurry(id)
+				}
 			}
 		}
 	}
