@@ -243,6 +243,13 @@ func (r *Replica) instance(id InstanceID) *instance {
 		in = &instance{id: id}
 		r.instances[id] = in
 		r.learnColumn(id)
+		if id.Replica == r.id && id.Slot >= r.nextSlot {
+			// A slot of this replica's own column that it has not used:
+			// no correct peer can know one (slots are persisted before
+			// any message names them), but a new proposal must never take
+			// a slot that some state already exists for.
+			r.nextSlot = id.Slot + 1
+		}
 	}
 	return in
 }
