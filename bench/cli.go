@@ -123,26 +123,8 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageErr("-backlog must not be negative")
 	}
 
-	tlsFiles := []struct {
-		flag, env string
-		v         *string
-	}{{"-ca", client.EnvCAFile, caFile}, {"-cert", client.EnvCertFile, certFile}, {"-key", client.EnvKeyFile, keyFile}}
-	var given, missing []string
-	for _, f := range tlsFiles {
-		if *f.v == "" {
-			*f.v = getenv(f.env)
-		}
-		if *f.v == "" {
-			missing = append(missing, f.flag)
-		} else {
-			given = append(given, f.flag)
-		}
-	}
-	if len(given) > 0 && len(missing) > 0 {
-		return usageErr("%s given without %s: mutual TLS needs -ca, -cert and -key", strings.Join(given, ", "), strings.Join(missing, ", "))
-	}
-	if len(given) == 0 && *serverName != "" {
-		return usageErr("-server-name needs -ca, -cert and -key")
+	if err := client.ResolveTLSFlags(caFile, certFile, keyFile, *serverName, getenv); err != nil {
+		return usageErr("%v", err)
 	}
 	// Check the rest of the configuration before connecting or creating
 	// the output file; the proposers are filled in below.
@@ -152,7 +134,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	ccfg := client.Config{Addrs: addrList}
-	if len(given) > 0 {
+	if *caFile != "" { // with -cert and -key: ResolveTLSFlags checked
 		b, err := tlsconfig.Load(*caFile, *certFile, *keyFile)
 		if err == nil {
 			err = b.CheckUsage(x509.ExtKeyUsageClientAuth)

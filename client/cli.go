@@ -101,30 +101,12 @@ func ProposeCommand(args []string, stdout, stderr io.Writer) int {
 	if len(rest) == 2 {
 		value = []byte(rest[1])
 	}
-	tlsFiles := []struct {
-		flag, env string
-		v         *string
-	}{{"-ca", EnvCAFile, caFile}, {"-cert", EnvCertFile, certFile}, {"-key", EnvKeyFile, keyFile}}
-	var given, missing []string
-	for _, f := range tlsFiles {
-		if *f.v == "" {
-			*f.v = getenv(f.env)
-		}
-		if *f.v == "" {
-			missing = append(missing, f.flag)
-		} else {
-			given = append(given, f.flag)
-		}
-	}
-	if len(given) > 0 && len(missing) > 0 {
-		return usageErr("%s given without %s: mutual TLS needs -ca, -cert and -key", strings.Join(given, ", "), strings.Join(missing, ", "))
-	}
-	if len(given) == 0 && *serverName != "" {
-		return usageErr("-server-name needs -ca, -cert and -key")
+	if err := ResolveTLSFlags(caFile, certFile, keyFile, *serverName, getenv); err != nil {
+		return usageErr("%v", err)
 	}
 
 	cfg := Config{Addrs: addrList}
-	if len(given) > 0 {
+	if *caFile != "" { // with -cert and -key: ResolveTLSFlags checked
 		b, err := tlsconfig.Load(*caFile, *certFile, *keyFile)
 		if err == nil {
 			err = b.CheckUsage(x509.ExtKeyUsageClientAuth)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/epaxosd/epaxosd/replica"
 )
@@ -44,7 +45,7 @@ func (d *Daemon) reportStatus() {
 	case len(st.ExecWaiting) > 0:
 		wait = st.ExecWaiting[0]
 	}
-	stalled := wait != (replica.InstanceID{}) && wait == s.lastWait && equalU64(st.Frontier, s.lastFront)
+	stalled := wait != (replica.InstanceID{}) && wait == s.lastWait && slices.Equal(st.Frontier, s.lastFront)
 	if len(st.ExecWaiting) > 0 {
 		args = append(args, "first_unexecuted", d.core.Describe(st.ExecWaiting[0]))
 	}
@@ -61,16 +62,4 @@ func (d *Daemon) reportStatus() {
 		d.log.Warn("state machine made no progress since the last report", args...)
 	}
 	s.lastWait, s.lastFront, s.lastApply = wait, st.Frontier, applied
-}
-
-func equalU64(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

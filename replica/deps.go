@@ -2,6 +2,7 @@ package replica
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -148,7 +149,7 @@ func (d Deps) Contains(id InstanceID) bool {
 func (d Deps) Union(o Deps) Deps {
 	var h []uint64
 	switch {
-	case horizonsEqual(d.horizon, o.horizon):
+	case slices.Equal(d.horizon, o.horizon):
 		h = d.horizon
 	default:
 		h = make([]uint64, max(len(d.horizon), len(o.horizon)))
@@ -183,23 +184,11 @@ func (d Deps) Union(o Deps) Deps {
 	return out
 }
 
-func horizonsEqual(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // Equal reports whether d and o are the same set. Both are normalized (no
 // listed id under the horizon, trailing zeros trimmed), so equal sets have
 // equal parts.
 func (d Deps) Equal(o Deps) bool {
-	if !horizonsEqual(d.horizon, o.horizon) || len(d.ids) != len(o.ids) {
+	if !slices.Equal(d.horizon, o.horizon) || len(d.ids) != len(o.ids) {
 		return false
 	}
 	for i := range d.ids {
