@@ -8,7 +8,7 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 PROTOS        := proto/epaxos.proto proto/plugin.proto proto/storage.proto
 
-.PHONY: all build test test-go test-race lint vet proto proto-check protoc tools dev clean chaos fuzz-smoke test-raftkv
+.PHONY: all build test test-go test-race lint vet proto proto-check protoc tools dev clean chaos fuzz-smoke test-raftkv netns-tools
 
 all: build
 
@@ -19,7 +19,7 @@ dev: build
 	$(BIN)/epaxosd dev
 
 # test is the full suite: the README's test command and what CI runs.
-test: proto-check lint test-race test-go test-raftkv fuzz-smoke
+test: proto-check lint netns-tools test-race test-go test-raftkv fuzz-smoke
 
 # test-go runs every package's tests, the end-to-end ones included.
 test-go:
@@ -41,7 +41,7 @@ test-raftkv:
 # Failures leave their artifacts in chaos/artifacts/ (EPAXOS_CHAOS_ARTIFACTS).
 DURATION ?=
 SEED     ?=
-chaos:
+chaos: netns-tools
 	@secs=$$(echo "$(or $(DURATION),30s)" | awk '{ s = 0; d = $$0; \
 		while (match(d, /^[0-9.]+(h|ms|m|s)/)) { tok = substr(d, 1, RLENGTH); n = tok + 0; u = tok; sub(/^[0-9.]+/, "", u); \
 			if (u == "h") s += n * 3600; else if (u == "m") s += n * 60; else if (u == "s") s += n; else s += n / 1000; \
@@ -63,6 +63,14 @@ lint: vet
 
 vet:
 	$(GO) vet ./...
+
+# netns-tools installs what the fault test (chaos/) needs to build its
+# hosts, iproute2's ip and nftables' nft, from Debian when they are missing
+# and we are root (without root the fault test skips itself anyway).
+netns-tools:
+	@if [ "$$(id -u)" = 0 ] && { ! command -v ip >/dev/null || ! command -v nft >/dev/null; }; then \
+		echo "installing iproute2 and nftables from Debian"; \
+		apt-get update -qq && apt-get install -y -qq iproute2 nftables >/dev/null; fi
 
 # protoc installs Debian's protobuf-compiler when it is missing.
 protoc:
