@@ -4,14 +4,22 @@
 //
 // Data flow:
 //
-//	client gRPC ──Propose──▶ proposals ─┐
-//	peer streams ──Inbox───▶ messages ──┼─▶ core loop ──Ready──▶ storage (persist)
-//	ticker ──────────────────▶ Tick ────┘                   ├──▶ transport (send)
-//	                                                        └──▶ applier ──▶ plugin
-//	                                                                  └──▶ waiting clients
+//	client gRPC ─Propose/ProposeStream─▶ proposals ─┐
+//	peer streams ──Inbox──────────────▶ messages ───┼─▶ core loop ──Ready──▶ persister
+//	ticker ─────────────────────────────▶ Tick ─────┘                         │
+//	                          storage (one synced batch per run of Readies) ◀─┤
+//	                          transport (send, once durable)               ◀──┤
+//	                          applier ──▶ plugin ──▶ session table ──▶ waiting clients
 //
-// The core loop is the only goroutine that touches the replica.Replica. It
-// handles each Ready in the order package replica requires: persist, then
+// The core loop is the only goroutine that touches the replica.Replica. Each
+// turn it takes every waiting input, then queues the Ready for the
+// persister (persist.go), which carries Readies out in the order package
+// replica requires: persist (one synced write for everything queued), then
 // send, then hand the executions to the applier, which applies them to the
-// plugin in order and answers the clients waiting for them.
+// plugin in order, in batches, and records the results in the session
+// table, which answers the waiting clients (a callback per request, no
+// goroutine). Every queue between them is bounded (README, "Limits"); the
+// client service admits requests against per-connection and global limits
+// (admission.go). Every 5 s the core loop reports progress and warns when
+// execution stalls (status.go).
 package daemon
