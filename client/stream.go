@@ -27,7 +27,10 @@ type requestKey struct{ clientID, seq uint64 }
 type replicaStream struct {
 	stream epaxospb.Client_ProposeStreamClient
 	cancel context.CancelFunc
-	sendMu sync.Mutex // gRPC allows one sender at a time
+	// sending admits one sender at a time (gRPC allows no more); a
+	// channel rather than a mutex, so that waiting for it heeds a
+	// request's deadline.
+	sending chan struct{}
 
 	mu      sync.Mutex
 	waiting map[requestKey]chan *epaxospb.ProposeResponse
@@ -76,7 +79,8 @@ func (c *Client) streamTo(i int) (*replicaStream, error) {
 		cancel()
 		return nil, err
 	}
-	s := &replicaStream{stream: st, cancel: cancel, waiting: make(map[requestKey]chan *epaxospb.ProposeResponse), broken: make(chan struct{})}
+	s := &replicaStream{stream: st, cancel: cancel, sending: make(chan struct{}, 1),
+		waiting: make(map[requestKey]chan *epaxospb.ProposeResponse), broken: make(chan struct{})}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -160,6 +164,32 @@ func (s *replicaStream) brokenErr() error {
 	return status.Errorf(codes.Unavailable, "stream to the replica broke: %v", err)
 }
 
+// send sends req, waiting at most until ctx is done. A replica that stops
+// reading the stream (it holds too many of its requests, or hangs) makes
+// Send block on flow control; if ctx ends meanwhile, the stream is failed
+// (which unblocks Send), so that a request never outlives its deadline
+// here and its retries go elsewhere.
+func (s *replicaStream) send(ctx context.Context, req *epaxospb.ProposeRequest) error {
+	select {
+	case s.sending <- struct{}{}:
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	case <-s.broken:
+		return s.brokenErr()
+	}
+	defer func() { <-s.sending }()
+	stop := context.AfterFunc(ctx, func() {
+		s.fail(status.Error(codes.Unavailable, "the replica did not take a request before its deadline"))
+	})
+	err := s.stream.Send(req)
+	if !stop() && err == nil {
+		// The deadline passed just as the send finished; the stream is
+		// being failed, so the answer will not come on it.
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	return err
+}
+
 // proposeOnStream sends req on s and waits for its answer.
 func (s *replicaStream) propose(ctx context.Context, req *epaxospb.ProposeRequest) (*epaxospb.ProposeResponse, error) {
 	k := requestKey{req.ClientId, req.Seq}
@@ -178,11 +208,11 @@ func (s *replicaStream) propose(ctx context.Context, req *epaxospb.ProposeReques
 		}
 		s.mu.Unlock()
 	}
-	s.sendMu.Lock()
-	err := s.stream.Send(req)
-	s.sendMu.Unlock()
-	if err != nil {
+	if err := s.send(ctx, req); err != nil {
 		forget()
+		if ctx.Err() != nil {
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
 		// Send reports io.EOF when the stream has ended; Recv, in receive,
 		// gets the reason (Unimplemented, say), so wait for it.
 		select {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -175,6 +176,53 @@ func TestStream_ReplicaWithoutStreamsGetsUnaryCalls(t *testing.T) {
 	}
 	if s := c.Stats(); s.UnaryAttempts != 3 {
 		t.Fatalf("stats %+v, want 3 unary attempts", s)
+	}
+	cl.check(t)
+}
+
+// deafReplica serves ProposeStream but never reads from it (a replica that
+// holds its limit of a stream's requests, or hangs): Send blocks on flow
+// control once the window is full.
+type deafReplica struct {
+	epaxospb.UnimplementedClientServer
+}
+
+func (deafReplica) ProposeStream(st epaxospb.Client_ProposeStreamServer) error {
+	<-st.Context().Done()
+	return nil
+}
+
+// A request never outlives its deadline in a Send that a replica does not
+// read: the stream is failed and the request fails over to the next
+// replica, where it is applied.
+func TestStream_ASendTheReplicaDoesNotReadHeedsTheDeadline(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	epaxospb.RegisterClientServer(srv, deafReplica{})
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	cl := newCluster()
+	live := startStreamReplica(t, cl, false)
+	c := newClient(t, Config{Addrs: []string{lis.Addr().String(), live.addr}, AttemptTimeout: 300 * time.Millisecond})
+	waitReady(t, c, 0)
+	big := make([]byte, 512<<10) // twice the fill of gRPC's initial window
+	start := time.Now()
+	for i := range 3 {
+		c.mu.Lock()
+		c.preferred = 0
+		c.mu.Unlock()
+		if _, err := c.Propose(testCtx(t), Write, fmt.Sprint("k", i), big); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("three writes took %v: a send to the deaf replica outlived its 300ms attempt", took)
+	}
+	if got := len(live.requests()); got != 3 {
+		t.Fatalf("the live replica served %d writes, want 3", got)
 	}
 	cl.check(t)
 }
