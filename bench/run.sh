@@ -22,6 +22,7 @@
 #                                        logs and -out statistics
 #                                        (default: a new temporary directory,
 #                                        kept and printed at the end)
+#   REPLICAS=3                           replicas (nodes) per cluster: 3, 5 or 7
 #   PORT_BASE=17100                      ports PORT_BASE+1.. are used
 #   PPROF=1                              epaxosd replica i serves pprof on
 #                                        127.0.0.1:PORT_BASE+40+i
@@ -35,6 +36,8 @@ BENCH_ARGS=${BENCH_ARGS:-}
 SYSTEMS=${SYSTEMS:-"epaxosd raftkv-bolt raftkv-mem"}
 WORK=${WORK:-$(mktemp -d -t epaxosd-bench.XXXXXX)}
 PORT_BASE=${PORT_BASE:-17100}
+REPLICAS=${REPLICAS:-3}
+case $REPLICAS in 3 | 5 | 7) ;; *) echo "REPLICAS must be 3, 5 or 7" >&2; exit 2 ;; esac
 BIN=$WORK/bin
 mkdir -p "$BIN"
 
@@ -73,19 +76,20 @@ run_bench() {
 }
 
 start_epaxosd() {
-	local dir=$WORK/epaxosd names=(alpha bravo charlie) addrs=() i
+	local dir=$WORK/epaxosd names=() addrs=() i
+	for ((i = 0; i < REPLICAS; i++)); do names+=("r$i"); done
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	{
-		echo 'name = "alpha"'
+		echo 'name = "r0"'
 		echo 'log_level = "warn"'
 		echo 'plugin "kv" {}'
-		for i in 0 1 2; do
+		for ((i = 0; i < REPLICAS; i++)); do
 			printf 'replica "%s" {\n  pid     = %d\n  address = "127.0.0.1:%d"\n}\n' "${names[$i]}" "$i" $((PORT_BASE + 1 + i))
 		done
 	} >"$dir/config.hcl"
 	# data_dir defaults to data/<name> beside the configuration file.
-	for i in 0 1 2; do
+	for ((i = 0; i < REPLICAS; i++)); do
 		local prof=()
 		[ -n "${PPROF:-}" ] && prof=(-pprof "127.0.0.1:$((PORT_BASE + 40 + i))")
 		EPAXOS_NAME=${names[$i]} "$BIN/epaxosd" agent -config "$dir/config.hcl" "${prof[@]}" 2>"$dir/${names[$i]}.log" &
@@ -99,11 +103,11 @@ start_raftkv() {
 	local store=$1 dir=$WORK/raftkv-$1 peers="" addrs=() i
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	for i in 1 2 3; do
+	for ((i = 1; i <= REPLICAS; i++)); do
 		peers+="${peers:+,}n$i=127.0.0.1:$((PORT_BASE + 10 + i))/127.0.0.1:$((PORT_BASE + 20 + i))"
 		addrs+=("127.0.0.1:$((PORT_BASE + 20 + i))")
 	done
-	for i in 1 2 3; do
+	for ((i = 1; i <= REPLICAS; i++)); do
 		local boot=()
 		[ "$i" = 1 ] && boot=(-bootstrap)
 		"$BIN/raftkv" -id "n$i" -peers "$peers" -data "$dir/n$i" -store "$store" "${boot[@]}" 2>"$dir/n$i.log" &
