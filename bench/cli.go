@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/epaxosd/epaxosd/client"
-	"github.com/epaxosd/epaxosd/tlsconfig"
 )
 
 const usage = `usage: epaxosd bench -addr HOST:PORT[,HOST:PORT...] (-duration D | -ops N)
@@ -134,18 +132,9 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	ccfg := client.Config{Addrs: addrList}
-	if *caFile != "" { // with -cert and -key: ResolveTLSFlags checked
-		b, err := tlsconfig.Load(*caFile, *certFile, *keyFile)
-		if err == nil {
-			err = b.CheckUsage(x509.ExtKeyUsageClientAuth)
-			if err != nil {
-				err = fmt.Errorf("certificate %s: %w", *certFile, err)
-			}
-		}
-		if err != nil {
-			return fail(stderr, fmt.Errorf("tls: %w", err))
-		}
-		ccfg.TLS = b.Client(*serverName)
+	var err error
+	if ccfg.TLS, err = client.LoadTLSFlags(*caFile, *certFile, *keyFile, *serverName); err != nil {
+		return fail(stderr, err)
 	}
 	cls, err := NewClients(ccfg)
 	if err != nil {

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,8 +9,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"github.com/epaxosd/epaxosd/tlsconfig"
 )
 
 const proposeUsage = "usage: epaxosd propose -addr HOST:PORT[,HOST:PORT...] -access read|write|delete [-timeout 10s] [-ca FILE -cert FILE -key FILE [-server-name NAME]] KEY [VALUE]"
@@ -106,18 +103,8 @@ func ProposeCommand(args []string, stdout, stderr io.Writer) int {
 	}
 
 	cfg := Config{Addrs: addrList}
-	if *caFile != "" { // with -cert and -key: ResolveTLSFlags checked
-		b, err := tlsconfig.Load(*caFile, *certFile, *keyFile)
-		if err == nil {
-			err = b.CheckUsage(x509.ExtKeyUsageClientAuth)
-			if err != nil {
-				err = fmt.Errorf("certificate %s: %w", *certFile, err)
-			}
-		}
-		if err != nil {
-			return fail(stderr, fmt.Errorf("tls: %w", err))
-		}
-		cfg.TLS = b.Client(*serverName)
+	if cfg.TLS, err = LoadTLSFlags(*caFile, *certFile, *keyFile, *serverName); err != nil {
+		return fail(stderr, err)
 	}
 	c, err := New(cfg)
 	if err != nil {

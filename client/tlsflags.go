@@ -1,8 +1,12 @@
 package client
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"strings"
+
+	"github.com/epaxosd/epaxosd/tlsconfig"
 )
 
 // ResolveTLSFlags completes a command line's -ca, -cert and -key from the
@@ -33,4 +37,23 @@ func ResolveTLSFlags(caFile, certFile, keyFile *string, serverName string, geten
 		return fmt.Errorf("-server-name needs -ca, -cert and -key")
 	}
 	return nil
+}
+
+// LoadTLSFlags loads what ResolveTLSFlags resolved: nil (plain text) when
+// no CA file is given, else the client side of mutual TLS from the three
+// files, after checking that the certificate may authenticate a client.
+func LoadTLSFlags(caFile, certFile, keyFile, serverName string) (*tls.Config, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	b, err := tlsconfig.Load(caFile, certFile, keyFile)
+	if err == nil {
+		if err = b.CheckUsage(x509.ExtKeyUsageClientAuth); err != nil {
+			err = fmt.Errorf("certificate %s: %w", certFile, err)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return b.Client(serverName), nil
 }

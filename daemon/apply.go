@@ -86,10 +86,7 @@ func (a *applier) enqueue(first uint64, execs []replica.Execution) {
 		}
 	}
 	a.mu.Unlock()
-	select {
-	case a.wake <- struct{}{}:
-	default:
-	}
+	signal(a.wake)
 }
 
 // start launches the first plugin process and rebuilds it from the executed

@@ -176,15 +176,8 @@ func (ps *proposeStream) answer(n *uint64, resp *epaxospb.ProposeResponse) {
 	ps.out = append(ps.out, resp)
 	ps.inFlight--
 	ps.mu.Unlock()
-	ps.signal(ps.ready)
-	ps.signal(ps.space)
-}
-
-func (ps *proposeStream) signal(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
+	signal(ps.ready)
+	signal(ps.space)
 }
 
 // sendLoop sends queued answers until the call ends: with nil once the

@@ -311,7 +311,7 @@ func (c *cluster) persist(i int, rec *recorder, ir replica.InstanceRecord) {
 	if ir.Command == nil {
 		c.fatalf("replica %d: %v committed without a command (⊥)", i, ir.ID)
 	}
-	v := committedValue{Command: clonePayload(ir.Command), Deps: ir.Deps.Clone(), Abal: ir.Abal, orig: ir}
+	v := committedValue{Command: ir.Command.Clone(), Deps: ir.Deps.Clone(), Abal: ir.Abal, orig: ir}
 	if prev, ok := rec.committed[ir.ID]; ok {
 		// Agreement within one replica across time.
 		if !prev.Command.Equal(v.Command) || !prev.Deps.Equal(v.Deps) {
@@ -398,7 +398,7 @@ func (c *cluster) step(m replica.Message) {
 				c.fatalf("replica %d panicked on %v: %v", to, m, p)
 			}
 		}()
-		if err := c.rs[to].Step(cloneMessage(m)); err != nil {
+		if err := c.rs[to].Step(m.Clone()); err != nil {
 			c.fatalf("replica %d rejected a message from a correct peer: %v", to, err)
 		}
 	}()
@@ -1124,31 +1124,6 @@ func TestCluster_SameSeedReplaysTheSameRun(t *testing.T) {
 
 // ---------------------------------------------------------------------------
 // Helpers.
-
-func clonePayload(p *replica.Payload) *replica.Payload {
-	if p == nil {
-		return nil
-	}
-	q := &replica.Payload{Nop: p.Nop}
-	if p.Commands != nil {
-		q.Commands = make([]replica.Command, len(p.Commands))
-		for i, c := range p.Commands {
-			c.Value = slices.Clone(c.Value)
-			q.Commands[i] = c
-		}
-	}
-	return q
-}
-
-// cloneMessage is what a real network does: the receiver gets its own copy.
-func cloneMessage(m replica.Message) replica.Message {
-	m.Command = clonePayload(m.Command)
-	m.InitCommand = clonePayload(m.InitCommand)
-	m.Deps = m.Deps.Clone()
-	m.InitDeps = m.InitDeps.Clone()
-	m.Invalidators = slices.Clone(m.Invalidators)
-	return m
-}
 
 func sortedIDs[V any](m map[replica.InstanceID]V) []replica.InstanceID {
 	out := make([]replica.InstanceID, 0, len(m))

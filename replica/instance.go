@@ -55,6 +55,15 @@ type InstanceRecord struct {
 	Abal        Ballot
 }
 
+// Clone returns a deep copy of rec that shares no memory with it.
+func (rec InstanceRecord) Clone() InstanceRecord {
+	rec.Command = rec.Command.Clone()
+	rec.InitCommand = rec.InitCommand.Clone()
+	rec.Deps = rec.Deps.Clone()
+	rec.InitDeps = rec.InitDeps.Clone()
+	return rec
+}
+
 func (in *instance) record() InstanceRecord {
 	return InstanceRecord{
 		ID: in.id, Command: in.cmd, InitCommand: in.initCmd, Deps: in.deps,

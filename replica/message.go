@@ -1,6 +1,9 @@
 package replica
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // MessageType enumerates the EPaxos* messages (epaxos-star.md §1).
 type MessageType uint8
@@ -77,6 +80,17 @@ type Message struct {
 	InitDeps     Deps
 	Invalidators []Invalidator
 	Count        uint32
+}
+
+// Clone returns a deep copy of m, as a real network delivers it: the
+// receiver shares no memory with the sender.
+func (m Message) Clone() Message {
+	m.Command = m.Command.Clone()
+	m.InitCommand = m.InitCommand.Clone()
+	m.Deps = m.Deps.Clone()
+	m.InitDeps = m.InitDeps.Clone()
+	m.Invalidators = slices.Clone(m.Invalidators)
+	return m
 }
 
 func (m Message) String() string {

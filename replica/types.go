@@ -2,6 +2,7 @@ package replica
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -103,6 +104,22 @@ func (p *Payload) Interferes(o *Payload) bool {
 		}
 	}
 	return false
+}
+
+// Clone returns a deep copy of p (nil for ⊥) that shares no memory with it.
+func (p *Payload) Clone() *Payload {
+	if p == nil {
+		return nil
+	}
+	q := &Payload{Nop: p.Nop}
+	if p.Commands != nil {
+		q.Commands = make([]Command, len(p.Commands))
+		for i, c := range p.Commands {
+			c.Value = slices.Clone(c.Value)
+			q.Commands[i] = c
+		}
+	}
+	return q
 }
 
 // Equal reports whether two payloads are the same value (both ⊥, or equal).

@@ -86,7 +86,7 @@ func (c *checker) onPersist(n *node, rec, prev replica.InstanceRecord, had bool)
 		}
 		c.nonNop++
 	}
-	c.chosen[rec.ID] = chosenValue{cmd: clonePayload(rec.Command), deps: rec.Deps.Clone(), node: n.id, at: s.sched.now}
+	c.chosen[rec.ID] = chosenValue{cmd: rec.Command.Clone(), deps: rec.Deps.Clone(), node: n.id, at: s.sched.now}
 	s.trace(traceEntry{kind: tkCommit, node: n.id, id: rec.ID, note: fmt.Sprintf("%v %v deps=%v abal=%d", rec.ID, rec.Command, clipDeps(rec.Deps), rec.Abal)})
 }
 

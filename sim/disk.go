@@ -43,7 +43,7 @@ func (d *disk) put(rec replica.InstanceRecord) (prev replica.InstanceRecord, had
 	if had && prev.Phase == replica.Committed && rec.Phase != replica.Committed {
 		d.committed--
 	}
-	d.records[rec.ID] = cloneRecord(rec)
+	d.records[rec.ID] = rec.Clone()
 	return prev, had
 }
 
@@ -68,42 +68,9 @@ func (d *disk) hardState() replica.HardState {
 		Executed:  slices.Clone(d.executed),
 	}
 	for _, id := range ids {
-		st.Instances = append(st.Instances, cloneRecord(d.records[id]))
+		st.Instances = append(st.Instances, d.records[id].Clone())
 	}
 	return st
-}
-
-func cloneRecord(r replica.InstanceRecord) replica.InstanceRecord {
-	r.Command = clonePayload(r.Command)
-	r.InitCommand = clonePayload(r.InitCommand)
-	r.Deps = r.Deps.Clone()
-	r.InitDeps = r.InitDeps.Clone()
-	return r
-}
-
-func clonePayload(p *replica.Payload) *replica.Payload {
-	if p == nil {
-		return nil
-	}
-	q := &replica.Payload{Nop: p.Nop}
-	if p.Commands != nil {
-		q.Commands = make([]replica.Command, len(p.Commands))
-		for i, c := range p.Commands {
-			c.Value = slices.Clone(c.Value)
-			q.Commands[i] = c
-		}
-	}
-	return q
-}
-
-// cloneMessage is what a real network does: every receiver gets its own copy.
-func cloneMessage(m replica.Message) replica.Message {
-	m.Command = clonePayload(m.Command)
-	m.InitCommand = clonePayload(m.InitCommand)
-	m.Deps = m.Deps.Clone()
-	m.InitDeps = m.InitDeps.Clone()
-	m.Invalidators = slices.Clone(m.Invalidators)
-	return m
 }
 
 func sortedIDs[V any](m map[replica.InstanceID]V) []replica.InstanceID {

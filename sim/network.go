@@ -65,7 +65,7 @@ func (nw *network) send(m replica.Message) {
 		}
 	}
 	for range copies {
-		c := cloneMessage(m)
+		c := m.Clone()
 		s.sched.after(nw.delay(), func() { nw.deliver(c) })
 	}
 }

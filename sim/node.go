@@ -364,7 +364,7 @@ func (n *node) restart() {
 	n.boot(core)
 	for _, id := range n.disk.executed {
 		rec := n.disk.records[id]
-		n.apply(id, clonePayload(rec.Command).Commands, true)
+		n.apply(id, rec.Command.Clone().Commands, true)
 		if s.failed() {
 			return
 		}
