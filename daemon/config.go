@@ -111,3 +111,12 @@ func (c *Config) check() error {
 func (c *Config) timeoutTicks() int {
 	return max(1, int(c.Timeout/TickInterval))
 }
+
+// maxBatch is the core's bound on commands per instance: maxProposal when
+// aggregating, else one command per instance.
+func (c *Config) maxBatch() int {
+	if c.Aggregate {
+		return maxProposal
+	}
+	return 1
+}

@@ -63,6 +63,7 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	core, err := replica.New(replica.Config{
 		ID: cfg.ID, N: cfg.N, Thrifty: cfg.Thrifty, TimeoutTicks: cfg.timeoutTicks(), Seed: cfg.Seed,
+		MaxBatch: cfg.maxBatch(),
 	})
 	if err != nil {
 		return nil, err

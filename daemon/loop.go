@@ -52,16 +52,14 @@ func (d *Daemon) step(m replica.Message) {
 	}
 }
 
-// propose starts instances for c and, when aggregating, for every proposal
+// propose hands c to the core's gate and, when aggregating, every proposal
 // already queued behind it: those arrived while the previous instances were
-// in flight and share one instance.
+// in flight and share one instance. The gate holds back commands that
+// interfere with this replica's own uncommitted instances (replica/hold.go)
+// and batches them, up to maxProposal, when those commit.
 func (d *Daemon) propose(c replica.Command) {
-	if !d.cfg.Aggregate {
-		d.proposeBatch([]replica.Command{c})
-		return
-	}
 	batch := []replica.Command{c}
-	for len(batch) < maxProposal {
+	for d.cfg.Aggregate && len(batch) < maxProposal {
 		select {
 		case more := <-d.proposals:
 			batch = append(batch, more)
@@ -70,11 +68,7 @@ func (d *Daemon) propose(c replica.Command) {
 		}
 		break
 	}
-	d.proposeBatch(batch)
-}
-
-func (d *Daemon) proposeBatch(cmds []replica.Command) {
-	if _, err := d.core.Propose(cmds); err != nil {
+	if err := d.core.Enqueue(batch); err != nil {
 		// Commands are validated when they arrive, so this is a bug.
 		d.log.Error("propose failed", "error", err)
 	}

@@ -37,6 +37,7 @@ func (r *Replica) commit(in *instance, b Ballot, c *Payload, D Deps) {
 	delete(r.watched, in.id)
 	r.exec.committed(in)
 	r.wakeWaiters(in.id)
+	r.ungate(in)
 	r.reproposeIfNop(in)
 }
 
@@ -50,9 +51,7 @@ func (r *Replica) reproposeIfNop(in *instance) {
 		return
 	}
 	in.reproposed = true
-	id := InstanceID{Replica: r.id, Slot: r.nextSlot}
-	r.nextSlot++
-	r.submit(id, in.initCmd)
+	r.submit(r.nextOwnID(), in.initCmd)
 }
 
 // onCommit handles Commit(b, id, c, D). A Commit that contradicts this

@@ -26,6 +26,9 @@ type instance struct {
 	// reproposed is set once this replica's own instance, decided as a
 	// no-op, has had its commands proposed again in a new instance.
 	reproposed bool
+	// gated is set while this replica's own instance, started by Enqueue,
+	// is uncommitted and counted in the gate (hold.go).
+	gated bool
 }
 
 // leader is the coordinator's volatile bookkeeping for one instance.

@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -26,6 +25,9 @@ type Config struct {
 	// Seed seeds the core's only randomness: the delays that spread
 	// competing recoveries apart. Equal seeds and inputs give equal outputs.
 	Seed uint64
+	// MaxBatch bounds the commands of one instance started by Enqueue
+	// (DefaultMaxBatch when zero).
+	MaxBatch int
 }
 
 // Replica is the protocol state of one replica. See the package doc for how
@@ -43,6 +45,7 @@ type Replica struct {
 	leading   map[InstanceID]*instance // instances this replica coordinates
 	exec      *executor
 	rand      *rand.Rand
+	gate      *gate // Enqueue's held commands (hold.go)
 
 	// Recovery (Fig. 5) and the waits that start it.
 	recovering map[InstanceID]*instance    // instances this replica recovers
@@ -85,6 +88,7 @@ func New(cfg Config) (*Replica, error) {
 		waiters:    make(map[InstanceID][]InstanceID),
 		waitingFor: make(map[InstanceID]uint32),
 		columns:    make([]column, cfg.N),
+		gate:       newGate(cfg.MaxBatch),
 	}
 	r.exec = newExecutor(r, cfg.N)
 	return r, nil
@@ -142,19 +146,24 @@ func (r *Replica) Ready() Ready {
 // Propose starts a new instance, coordinated by this replica, that decides
 // the batch cmds, and returns its id. The commands are executed, on every
 // replica, once the instance commits and its dependencies have executed.
+//
+// Propose starts the instance at once, whatever else is in flight; the
+// daemon uses Enqueue, which holds back commands that would extend a
+// dependency chain (hold.go).
 func (r *Replica) Propose(cmds []Command) (InstanceID, error) {
-	if len(cmds) == 0 {
-		return InstanceID{}, errors.New("propose: empty batch")
+	if err := validateBatch(cmds); err != nil {
+		return InstanceID{}, err
 	}
-	for i, c := range cmds {
-		if !c.Access.Valid() {
-			return InstanceID{}, fmt.Errorf("propose: command %d: invalid access %d", i, c.Access)
-		}
-	}
-	id := InstanceID{Replica: r.id, Slot: r.nextSlot}
-	r.nextSlot++
+	id := r.nextOwnID()
 	r.submit(id, &Payload{Commands: append([]Command(nil), cmds...)})
 	return id, nil
+}
+
+// nextOwnID allocates the next slot of this replica's own column.
+func (r *Replica) nextOwnID() InstanceID {
+	id := InstanceID{Replica: r.id, Slot: r.nextSlot}
+	r.nextSlot++
+	return id
 }
 
 // Tick advances the replica's clock by one interval: coordinators resend
@@ -179,6 +188,7 @@ func (r *Replica) Tick() {
 	r.watchGaps()
 	r.checkWatched()
 	r.probeColumns()
+	r.releaseHeld()
 }
 
 // Step hands the replica one message received from a peer. A message that
@@ -189,6 +199,7 @@ func (r *Replica) Step(m Message) error {
 	if err := r.validate(m); err != nil {
 		return fmt.Errorf("reject %s from %d: %w", m.Type, m.From, err)
 	}
+	defer r.releaseHeld()
 	switch m.Type {
 	case MsgPreAccept:
 		r.onPreAccept(m)

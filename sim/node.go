@@ -105,15 +105,14 @@ func (n *node) tick() {
 	n.afterInput()
 }
 
-// propose starts an instance for one client command, as the daemon does
-// after registering the client's waiter in the session table.
+// propose hands one client command to the core's gate (Enqueue), as the
+// daemon does after registering the client's waiter in the session table.
 func (n *node) propose(cmd replica.Command) {
-	id, err := n.core.Propose([]replica.Command{cmd})
-	if err != nil {
-		n.s.fail("harness", "replica %d: Propose(%v): %v", n.id, cmd, err)
+	if err := n.core.Enqueue([]replica.Command{cmd}); err != nil {
+		n.s.fail("harness", "replica %d: Enqueue(%v): %v", n.id, cmd, err)
 		return
 	}
-	n.s.trace(traceEntry{kind: tkPropose, node: n.id, id: id, cmd: cmdKey{cmd.ClientID, cmd.Seq}})
+	n.s.trace(traceEntry{kind: tkPropose, node: n.id, held: n.core.Held(), cmd: cmdKey{cmd.ClientID, cmd.Seq}})
 	n.afterInput()
 }
 

@@ -40,6 +40,7 @@ type traceEntry struct {
 	msg    replica.Message
 	id     replica.InstanceID
 	cmd    cmdKey
+	held   int // tkPropose: commands waiting in the gate after it
 	replay bool
 	note   string
 }
@@ -57,7 +58,7 @@ func (e traceEntry) String() string {
 	case tkTick:
 		return fmt.Sprintf("%s r%d tick", t, e.node)
 	case tkPropose:
-		return fmt.Sprintf("%s r%d proposes %v as %v", t, e.node, e.cmd, e.id)
+		return fmt.Sprintf("%s r%d enqueues %v (%d held)", t, e.node, e.cmd, e.held)
 	case tkCommit:
 		return fmt.Sprintf("%s r%d persists commit %s", t, e.node, e.note)
 	case tkExec:
