@@ -36,6 +36,7 @@ type Daemon struct {
 	sessions  *session.Table
 	admission *admission
 	persister *persister
+	reserved  *reservation   // durable slot reservations for the core loop
 	status    statusReporter // only the core loop uses it
 	applier   *applier
 	server    *grpc.Server
@@ -104,6 +105,7 @@ func New(cfg Config) (*Daemon, error) {
 		errc:      make(chan error, 1),
 	}
 	d.persister = newPersister(d)
+	d.reserved = newReservation()
 	d.transport = transport.New(transport.Config{
 		Self: cfg.ID, Peers: cfg.Peers, Cluster: cfg.Cluster, Logger: log, TLS: cfg.peerTLS(),
 	})

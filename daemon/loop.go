@@ -28,6 +28,8 @@ func (d *Daemon) coreLoop(ctx context.Context) error {
 			d.step(m)
 		case c := <-d.proposals:
 			d.propose(c)
+		case <-d.reserved.ready:
+			d.core.SlotsReserved(d.reserved.load())
 		}
 	drain:
 		for i := 1; i < maxStepDrain; i++ {
@@ -81,6 +83,9 @@ func (d *Daemon) handleReady(ctx context.Context) error {
 		return nil
 	}
 	rd := d.core.Ready()
+	// A coordinator's own requests may leave before its records are
+	// durable (replica/reserve.go); everything else waits for the persister.
+	d.transport.Send(rd.Early)
 	first := d.executed + 1
 	d.executed += uint64(len(rd.Execute))
 	return d.persister.push(ctx, readyWork{rd: rd, firstExecuted: first})

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/epaxosd/epaxosd/replica"
+	"github.com/epaxosd/epaxosd/storage"
 )
 
 // maxQueuedReadies bounds the Readies waiting for the persister; when it is
@@ -80,18 +81,24 @@ func (p *persister) run(ctx context.Context) error {
 		}
 		signal(p.space)
 		records, executed = records[:0], executed[:0]
+		var reserve uint64
 		for _, w := range batch {
 			records = append(records, w.rd.Instances...)
 			for _, e := range w.rd.Execute {
 				executed = append(executed, e.Instance)
 			}
+			reserve = max(reserve, w.rd.ReserveSlots)
 		}
-		if len(records) > 0 || len(executed) > 0 {
+		if len(records) > 0 || len(executed) > 0 || reserve > 0 {
 			// Records of one instance from several Readies are written in
 			// order; the last wins.
-			if err := p.d.storage.Save(records, executed); err != nil {
+			err := p.d.storage.Write(storage.Update{Records: records, Executed: executed, ReservedSlots: reserve})
+			if err != nil {
 				return fmt.Errorf("storage: %w", err)
 			}
+		}
+		if reserve > 0 {
+			p.d.reserved.raise(reserve)
 		}
 		for _, w := range batch {
 			p.d.transport.Send(w.rd.Messages)
@@ -101,6 +108,30 @@ func (p *persister) run(ctx context.Context) error {
 		}
 		clear(records)
 	}
+}
+
+// reservation carries durable slot reservations from the persister to the
+// core loop, which hands them to the core (replica.SlotsReserved): the
+// latest value wins, and the core loop is woken at most once per change.
+type reservation struct {
+	mu    sync.Mutex
+	upTo  uint64
+	ready chan struct{}
+}
+
+func newReservation() *reservation { return &reservation{ready: make(chan struct{}, 1)} }
+
+func (r *reservation) raise(upTo uint64) {
+	r.mu.Lock()
+	r.upTo = max(r.upTo, upTo)
+	r.mu.Unlock()
+	signal(r.ready)
+}
+
+func (r *reservation) load() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.upTo
 }
 
 // signal wakes the receiver of c, if it is not already due to wake.

@@ -9,13 +9,14 @@ import (
 	"github.com/epaxosd/epaxosd/storage"
 )
 
-// Storage keeps a replica's durable state: instance records and the log of
-// executed instances. Save must not return before both are on stable
-// storage: the core loop sends the messages that promise the records, and
-// applies the executions, as soon as it returns.
+// Storage keeps a replica's durable state: instance records, the slot
+// reservation and the log of executed instances. Write must not return
+// before the update is on stable storage: the persister sends the messages
+// that promise the records, and applies the executions, as soon as it
+// returns.
 type Storage interface {
 	Load() (replica.HardState, error)
-	Save(records []replica.InstanceRecord, executed []replica.InstanceID) error
+	Write(storage.Update) error
 	Close() error
 }
 
@@ -39,6 +40,7 @@ type memoryStorage struct {
 	records  map[replica.InstanceID]int // index into list
 	list     []replica.InstanceRecord
 	executed []replica.InstanceID
+	reserved uint64
 }
 
 func (m *memoryStorage) Load() (replica.HardState, error) {
@@ -47,12 +49,16 @@ func (m *memoryStorage) Load() (replica.HardState, error) {
 	return replica.HardState{
 		Instances: append([]replica.InstanceRecord(nil), m.list...),
 		Executed:  append([]replica.InstanceID(nil), m.executed...),
+
+		ReservedSlots: m.reserved,
 	}, nil
 }
 
-func (m *memoryStorage) Save(records []replica.InstanceRecord, executed []replica.InstanceID) error {
+func (m *memoryStorage) Write(u storage.Update) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.reserved = max(m.reserved, u.ReservedSlots)
+	records, executed := u.Records, u.Executed
 	for _, r := range records {
 		if i, ok := m.records[r.ID]; ok {
 			m.list[i] = r

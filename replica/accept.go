@@ -2,8 +2,10 @@ package replica
 
 // acceptAsLeader sends Accept(b, id, c, D) to every replica (a slow quorum
 // when thrifty). The message to self is applied at once, so the
-// coordinator's own accepted state is in the same Ready as the Accepts and
-// is persisted before they leave (epaxos-star.md §5).
+// coordinator's own accepted state is in the same Ready as the Accepts; it
+// is durable before any decision that counts it leaves the process. At
+// ballot 0 the Accepts themselves may leave earlier (reserve.go explains
+// why that keeps epaxos-star.md §5's reason for persisting first).
 func (r *Replica) acceptAsLeader(in *instance, b Ballot, c *Payload, D Deps) {
 	r.accept(in, b, c, D)
 	in.lead.ballot = b
@@ -15,7 +17,7 @@ func (r *Replica) acceptAsLeader(in *instance, b Ballot, c *Payload, D Deps) {
 		targets = targets[:r.q.Slow-1]
 	}
 	for _, to := range targets {
-		r.send(Message{Type: MsgAccept, To: to, Instance: in.id, Ballot: b, Command: c, Deps: D})
+		r.request(Message{Type: MsgAccept, To: to, Instance: in.id, Ballot: b, Command: c, Deps: D})
 	}
 	r.checkAcceptQuorum(in)
 }

@@ -172,6 +172,7 @@ type runStats struct {
 	steps, delivered, duplicated, ticks, tickMsgs int
 	proposals, commands                           int
 	fast, slow                                    int // by the coordinators' records
+	early                                         int // requests sent before their records were persisted
 }
 
 type cluster struct {
@@ -261,6 +262,21 @@ func (c *cluster) handle(i int) {
 	rd := c.rs[i].Ready()
 	rec := c.rec[i]
 	c.hash.int(i)
+	for _, m := range rd.Early {
+		// Sent before the records are persisted: only a coordinator's
+		// requests for its own instances at ballot 0 may go early.
+		if m.From != replica.ReplicaID(i) || m.Instance.Replica != m.From || m.Ballot != 0 ||
+			(m.Type != replica.MsgPreAccept && m.Type != replica.MsgAccept) {
+			c.fatalf("replica %d sent %v before persisting: not a ballot-0 request for its own instance", i, m)
+		}
+		c.hash.msg(m)
+		c.logf("  r%d sends early %v", i, m)
+		c.stats.early++
+		c.net = append(c.net, envelope{m: m})
+	}
+	if rd.ReserveSlots != 0 {
+		c.rs[i].SlotsReserved(rd.ReserveSlots)
+	}
 	for _, ir := range rd.Instances {
 		c.persist(i, rec, ir)
 	}
@@ -1035,6 +1051,7 @@ func runSeeds(t *testing.T, cfg clusterConfig, n int) runStats {
 			total.commands += s.commands
 			total.fast += s.fast
 			total.slow += s.slow
+			total.early += s.early
 		})
 	}
 	t.Logf("%s: %+v", cfg, total)
@@ -1103,6 +1120,9 @@ func TestCluster_FastPathCommitsNonConflictingWithoutAccept(t *testing.T) {
 			cfg := clusterConfig{N: n, Thrifty: thrifty, Workload: uniqueWorkload, Proposals: 4 + 2*n, TimeoutTicks: 3}
 			t.Run(fmt.Sprintf("N=%d/thrifty=%v", n, thrifty), func(t *testing.T) {
 				s := runSeeds(t, cfg, seedsPerConfig/2)
+				if s.early == 0 {
+					t.Errorf("[%s] no PreAccept left before its coordinator's record was persisted: the reservation never took effect", cfg)
+				}
 				if s.fast == 0 {
 					t.Fatalf("[%s] fast path dead: 0 of %d instances committed at ballot 0 without Accept", cfg, s.proposals)
 				}

@@ -20,7 +20,7 @@ func (r *Replica) submit(id InstanceID, c *Payload) {
 		targets = targets[:r.q.Fast-1]
 	}
 	for _, to := range targets {
-		r.send(Message{Type: MsgPreAccept, To: to, Instance: id, Command: c, Deps: D})
+		r.request(Message{Type: MsgPreAccept, To: to, Instance: id, Command: c, Deps: D})
 	}
 }
 

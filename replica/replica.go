@@ -40,6 +40,8 @@ type Replica struct {
 
 	now       uint64 // ticks since start
 	nextSlot  uint64 // next slot of this replica's own column
+	reserved  uint64 // own slots up to here are durably reserved (reserve.go)
+	reserving uint64 // the reservation last asked for in a Ready
 	instances map[InstanceID]*instance
 	index     *interference
 	leading   map[InstanceID]*instance // instances this replica coordinates
@@ -57,6 +59,7 @@ type Replica struct {
 	// Output accumulated for the next Ready.
 	dirty    []*instance
 	messages []Message
+	early    []Message // requests that may leave before dirty is durable
 }
 
 // New returns a replica with empty state.
@@ -105,9 +108,22 @@ type Ready struct {
 	// Instances holds the new durable state of every instance changed since
 	// the previous Ready; persist them before sending Messages.
 	Instances []InstanceRecord
-	// Messages are to be sent after Instances are durable.
+	// Messages are to be sent after Instances, and those of every earlier
+	// Ready, are durable.
 	Messages []Message
+	// Early are requests that may be sent at once, before Instances are
+	// durable: a coordinator's PreAccepts and ballot-0 Accepts for its own
+	// instances in reserved slots (reserve.go).
+	Early []Message
+	// ReserveSlots, when not zero, asks for a durable record that this
+	// replica's own slots up to ReserveSlots may be in use. Once it is
+	// durable, call SlotsReserved(ReserveSlots); until then nothing is sent
+	// early for the slots it adds. It must be reloaded as
+	// HardState.ReservedSlots.
+	ReserveSlots uint64
 	// Execute lists committed commands in execution order (no-ops omitted).
+	// Apply them only after Instances, and those of every earlier Ready,
+	// are durable.
 	Execute []Execution
 }
 
@@ -119,12 +135,13 @@ type Execution struct {
 
 // IsEmpty reports whether there is nothing to do.
 func (rd Ready) IsEmpty() bool {
-	return len(rd.Instances) == 0 && len(rd.Messages) == 0 && len(rd.Execute) == 0
+	return len(rd.Instances) == 0 && len(rd.Messages) == 0 && len(rd.Early) == 0 &&
+		rd.ReserveSlots == 0 && len(rd.Execute) == 0
 }
 
 // HasReady reports whether Ready would return a non-empty Ready.
 func (r *Replica) HasReady() bool {
-	return len(r.dirty) > 0 || len(r.messages) > 0 || r.exec.hasOutput()
+	return len(r.dirty) > 0 || len(r.messages) > 0 || len(r.early) > 0 || r.exec.hasOutput()
 }
 
 // Ready returns the accumulated work and clears it; see the package doc.
@@ -139,6 +156,8 @@ func (r *Replica) Ready() Ready {
 		r.dirty = r.dirty[:0]
 	}
 	rd.Messages, r.messages = r.messages, nil
+	rd.Early, r.early = r.early, nil
+	rd.ReserveSlots = r.reserveAhead()
 	rd.Execute = r.exec.takeOutput()
 	return rd
 }

@@ -12,6 +12,8 @@ import (
 type HardState struct {
 	Instances []InstanceRecord
 	Executed  []InstanceID
+	// ReservedSlots is the latest durable Ready.ReserveSlots (0 if none).
+	ReservedSlots uint64
 }
 
 // Restore loads state persisted by an earlier run of this replica. It must
@@ -48,6 +50,7 @@ func (r *Replica) Restore(st HardState) error {
 		in.executed = true
 	}
 	r.exec.recomputeFrontier()
+	r.restoreReservation(st.ReservedSlots)
 	var committed []*instance
 	for _, in := range r.instances {
 		if in.phase == Committed && !in.executed {

@@ -21,14 +21,14 @@ func (r *Replica) onLeaderTimeout(in *instance) {
 		}
 		for _, to := range r.peers() {
 			if _, ok := l.preAcceptOKs[to]; !ok {
-				r.send(Message{Type: MsgPreAccept, To: to, Instance: in.id, Command: in.initCmd, Deps: in.initDeps})
+				r.request(Message{Type: MsgPreAccept, To: to, Instance: in.id, Command: in.initCmd, Deps: in.initDeps})
 			}
 		}
 		l.widened = true
 	case in.phase == Accepted && l.acceptOKs != nil:
 		for _, to := range r.peers() {
 			if !l.acceptOKs[to] {
-				r.send(Message{Type: MsgAccept, To: to, Instance: in.id, Ballot: l.ballot, Command: in.cmd, Deps: in.deps})
+				r.request(Message{Type: MsgAccept, To: to, Instance: in.id, Ballot: l.ballot, Command: in.cmd, Deps: in.deps})
 			}
 		}
 		l.widened = true

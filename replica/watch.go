@@ -73,10 +73,11 @@ func (r *Replica) learnColumn(id InstanceID) {
 	}
 }
 
-// watchGaps watches the instances below the top of each peer's column that
-// this replica has never heard of. The owner persists its instances in slot
-// order before sending anything about them (and reuses, after a restart,
-// slots it never persisted), so every lower slot is a real instance; a
+// watchGaps watches the instances below the top of each column that this
+// replica has never heard of. The owner never reuses a slot it may have
+// sent (reserve.go), so every lower slot is a real instance or one that
+// recovery must fill with a no-op; its own column has gaps only after a
+// restart (restoreReservation sets its top); a
 // replica that missed both its PreAccept and its Commit (loss, a partition,
 // thrifty PreAccepts, a crash) would otherwise never learn it unless an
 // instance it executes depends on it. The watch fetches the commit from the

@@ -22,6 +22,7 @@ type disk struct {
 	records  map[replica.InstanceID]replica.InstanceRecord
 	executed []replica.InstanceID
 	execSet  map[replica.InstanceID]bool
+	reserved uint64 // the node's own slots reserved (Ready.ReserveSlots)
 
 	committed int // records in the committed phase
 }
@@ -66,6 +67,8 @@ func (d *disk) hardState() replica.HardState {
 	st := replica.HardState{
 		Instances: make([]replica.InstanceRecord, 0, len(ids)),
 		Executed:  slices.Clone(d.executed),
+
+		ReservedSlots: d.reserved,
 	}
 	for _, id := range ids {
 		st.Instances = append(st.Instances, d.records[id].Clone())

@@ -149,6 +149,12 @@ func (n *node) handleReady() {
 		return
 	}
 	rd := n.core.Ready()
+	if len(rd.Early) > 0 {
+		n.sendEarly(rd.Early)
+		if n.s.failed() || n.maybeCrashMidReady("after sending early requests, before persisting the Ready") {
+			return
+		}
+	}
 	if n.s.p.Breakage == BreakSendBeforePersist {
 		n.send(rd.Messages)
 		if n.maybeCrashMidReady("after sending a Ready, before persisting it") {
@@ -170,9 +176,13 @@ func (n *node) handleReady() {
 	}
 }
 
-// persist makes a Ready's records and executed ids durable.
+// persist makes a Ready's records, reservation and executed ids durable.
 func (n *node) persist(rd replica.Ready) {
 	s := n.s
+	if rd.ReserveSlots != 0 {
+		n.disk.reserved = max(n.disk.reserved, rd.ReserveSlots)
+		n.core.SlotsReserved(rd.ReserveSlots)
+	}
 	for _, rec := range rd.Instances {
 		s.fp.record(n.id, rec)
 		prev, had := n.disk.put(rec)
@@ -190,6 +200,22 @@ func (n *node) persist(rd replica.Ready) {
 			s.fail("3. execution consistency", "replica %d executes instance %v a second time", n.id, e.Instance)
 			return
 		}
+	}
+}
+
+// sendEarly puts a Ready's early requests on the network before its records
+// are durable, checking that each is one the core may send early: a
+// ballot-0 PreAccept or Accept for the node's own instance in a slot its
+// disk has reserved, so that a restart never proposes that slot again.
+func (n *node) sendEarly(msgs []replica.Message) {
+	for _, m := range msgs {
+		if m.From != replica.ReplicaID(n.id) || m.Instance.Replica != m.From || m.Ballot != 0 ||
+			(m.Type != replica.MsgPreAccept && m.Type != replica.MsgAccept) || m.Instance.Slot > n.disk.reserved {
+			n.s.fail("persist-before-send", "replica %d sent %v before persisting it, but only ballot-0 requests for its own reserved slots (up to %d) may go early",
+				n.id, m, n.disk.reserved)
+			return
+		}
+		n.s.net.send(m)
 	}
 }
 

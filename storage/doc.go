@@ -56,11 +56,13 @@
 //
 //	"m"                               Meta: format version and Identity
 //	"i" ‖ replica u32 ‖ slot u64      InstanceRecord of instance (replica, slot)
+//	"r"                               ReservedSlots: u64, this replica's own
+//	                                  slots up to it may be in use (absent: 0)
 //	"x" ‖ position u64                Executed: the instance executed at position
 //
 // Values: CRC32C-Castagnoli(key ‖ body) as 4 bytes big-endian, then body,
 // the protobuf encoding of the message named above (proto/storage.proto,
-// package epaxos.storage.v1). Overwriting an instance record replaces it.
+// package epaxos.storage.v1), except ReservedSlots: 8 bytes big-endian. Overwriting an instance record replaces it.
 // Executed positions start at 1 and are contiguous.
 //
 // The meta value is written, synced, on the first open of a directory; later

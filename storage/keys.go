@@ -12,6 +12,7 @@ import (
 const (
 	prefixMeta     = 'm'
 	prefixRecord   = 'i'
+	prefixReserved = 'r'
 	prefixExecuted = 'x'
 
 	recordKeyLen   = 1 + 4 + 8
@@ -19,7 +20,8 @@ const (
 )
 
 var (
-	metaKey = []byte{prefixMeta}
+	metaKey     = []byte{prefixMeta}
+	reservedKey = []byte{prefixReserved}
 
 	recordLower   = []byte{prefixRecord}
 	recordUpper   = []byte{prefixRecord + 1}
@@ -70,6 +72,9 @@ func describeKey(k []byte) string {
 	}
 	if string(k) == string(metaKey) {
 		return "meta"
+	}
+	if string(k) == string(reservedKey) {
+		return "reserved slots"
 	}
 	return fmt.Sprintf("key %x", k)
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -104,6 +105,8 @@ type Store struct {
 
 	failed atomic.Pointer[failedError]
 	closed atomic.Bool
+
+	reserved atomic.Uint64 // the durable slot reservation (Update.ReservedSlots)
 }
 
 // Open opens the store in dir, creating dir and the store if needed. The
@@ -156,6 +159,12 @@ func Open(dir string, id Identity, opts Options) (s *Store, err error) {
 		return nil, err
 	}
 	s.nextPos++
+	reserved, err := s.loadReserved(s.db)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.reserved.Store(reserved)
 	log.Debug("store opened", "dir", dir, "identity", id.String(), "executed", s.nextPos-1)
 	return s, nil
 }
@@ -290,13 +299,29 @@ type encoder struct{ key, val []byte }
 
 var encoders = sync.Pool{New: func() any { return new(encoder) }}
 
-// Save makes records and executed durable: it writes every record (replacing
-// any earlier record of the same instance) and appends executed to the
-// executed log, in one pebble batch committed with pebble.Sync, and returns
-// only once that batch is synced. On error nothing may be assumed about the
-// batch; after an ErrFailed error the store is unusable.
-func (s *Store) Save(records []replica.InstanceRecord, executed []replica.InstanceID) (err error) {
-	if len(records) == 0 && len(executed) == 0 {
+// Save makes records and executed durable: Write with no reservation.
+func (s *Store) Save(records []replica.InstanceRecord, executed []replica.InstanceID) error {
+	return s.Write(Update{Records: records, Executed: executed})
+}
+
+// Update is one durable write: what a batch of Readies asks to persist.
+type Update struct {
+	Records  []replica.InstanceRecord
+	Executed []replica.InstanceID
+	// ReservedSlots, if not zero, replaces the stored reservation
+	// (replica.Ready.ReserveSlots); a smaller value than the stored one is
+	// ignored, so the reservation never goes down.
+	ReservedSlots uint64
+}
+
+// Write makes u durable: it writes every record (replacing any earlier
+// record of the same instance), the reservation, and appends the executed
+// ids to the executed log, in one pebble batch committed with pebble.Sync,
+// and returns only once that batch is synced. On error nothing may be
+// assumed about the batch; after an ErrFailed error the store is unusable.
+func (s *Store) Write(u Update) (err error) {
+	records, executed := u.Records, u.Executed
+	if len(records) == 0 && len(executed) == 0 && u.ReservedSlots <= s.reserved.Load() {
 		return nil
 	}
 	if err := s.usable(); err != nil {
@@ -324,6 +349,18 @@ func (s *Store) Save(records []replica.InstanceRecord, executed []replica.Instan
 		if err := b.Set(e.key, e.val, nil); err != nil {
 			return fmt.Errorf("storage: %s: save: %w", s.dir, err)
 		}
+	}
+	if u.ReservedSlots > s.reserved.Load() {
+		e.val = binary.BigEndian.AppendUint64(beginValue(e.val[:0]), u.ReservedSlots)
+		sealValue(reservedKey, e.val)
+		if err := b.Set(reservedKey, e.val, nil); err != nil {
+			return fmt.Errorf("storage: %s: save: %w", s.dir, err)
+		}
+		defer func() {
+			if err == nil {
+				s.reserved.Store(u.ReservedSlots)
+			}
+		}()
 	}
 	if len(executed) == 0 {
 		return s.commit(b)
@@ -378,7 +415,31 @@ func (s *Store) Load() (st replica.HardState, err error) {
 	if st.Executed, err = s.loadExecuted(snap); err != nil {
 		return replica.HardState{}, err
 	}
+	if st.ReservedSlots, err = s.loadReserved(snap); err != nil {
+		return replica.HardState{}, err
+	}
+	s.reserved.Store(max(s.reserved.Load(), st.ReservedSlots))
 	return st, nil
+}
+
+// loadReserved reads the slot reservation (0 when none was ever written).
+func (s *Store) loadReserved(r pebble.Reader) (uint64, error) {
+	val, closer, err := r.Get(reservedKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, s.pebbleError("read reserved slots", err)
+	}
+	defer closer.Close()
+	body, err := openValue(reservedKey, val)
+	if err != nil {
+		return 0, s.corrupt("reserved slots", err)
+	}
+	if len(body) != 8 {
+		return 0, s.corrupt("reserved slots", fmt.Errorf("%d bytes, want 8", len(body)))
+	}
+	return binary.BigEndian.Uint64(body), nil
 }
 
 func (s *Store) loadRecords(r pebble.Reader) (recs []replica.InstanceRecord, err error) {

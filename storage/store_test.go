@@ -357,3 +357,29 @@ func TestStore_ClosedStoreRefusesCalls(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// The slot reservation (replica.Ready.ReserveSlots) survives a reopen, is
+// written with the batch it comes in, and never goes down.
+func TestWrite_ReservationIsDurableAndNeverGoesDown(t *testing.T) {
+	fs := vfs.NewMem()
+	s := mustOpen(t, fs, testDir)
+	if err := s.Write(Update{ReservedSlots: 64}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(Update{ReservedSlots: 32, Records: []replica.InstanceRecord{everyShape()[0]}}); err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, s)
+	s = mustOpen(t, fs, testDir)
+	defer mustClose(t, s)
+	st := mustLoad(t, s)
+	if st.ReservedSlots != 64 || len(st.Instances) != 1 {
+		t.Fatalf("after reopen: reserved %d with %d records, want 64 with 1", st.ReservedSlots, len(st.Instances))
+	}
+	if err := s.Write(Update{ReservedSlots: 96}); err != nil {
+		t.Fatal(err)
+	}
+	if st = mustLoad(t, s); st.ReservedSlots != 96 {
+		t.Fatalf("reserved %d, want 96", st.ReservedSlots)
+	}
+}
