@@ -12,9 +12,11 @@
 //	                          applier ──▶ plugin ──▶ session table ──▶ waiting clients
 //
 // The core loop is the only goroutine that touches the replica.Replica. Each
-// turn it takes every waiting input, then queues the Ready for the
-// persister (persist.go), which carries Readies out in the order package
-// replica requires: persist (one synced write for everything queued), then
+// turn it takes every waiting input, sends the Ready's early requests (a
+// coordinator's PreAccepts in reserved slots, replica/reserve.go), then
+// queues the Ready for the persister (persist.go), which carries Readies out in the order package
+// replica requires: persist (one synced write for everything queued, with
+// the slot reservation, confirmed back to the core loop), then
 // send, then hand the executions to the applier, which applies them to the
 // plugin in order, in batches, and records the results in the session
 // table, which answers the waiting clients (a callback per request, no

@@ -4,14 +4,18 @@
 // The core is a deterministic state machine that does no I/O: no goroutines,
 // clocks, sockets, files or randomness of its own. Its caller feeds it
 //
-//   - client commands, with Propose;
+//   - client commands, with Enqueue (or Propose, which skips the gate of
+//     hold.go and starts an instance at once);
 //   - peer messages, with Step;
 //   - the passage of time, with Tick (one call per fixed interval);
 //
 // and collects what to do next with Ready. The caller must handle each Ready
 // in this order, completing each step before the next:
 //
-//  1. Persist: make every record in Ready.Instances durable (synced).
+//  0. Send Ready.Early at once, if it likes: a coordinator's requests for
+//     votes on its own instances, in slots durably reserved (reserve.go).
+//  1. Persist: make every record in Ready.Instances durable (synced), with
+//     Ready.ReserveSlots if set; once that is durable, call SlotsReserved.
 //     A message in Ready.Messages may promise any of them (a PreAcceptOK
 //     promises the recorded deps, an AcceptOK the accepted value, a
 //     coordinator's Commit its own commit), so nothing may be sent first.
@@ -21,7 +25,9 @@
 //     committed instance whose dependencies have all been executed; the order
 //     is the same on every replica for interfering commands.
 //
-// Readys must be handled in the order they were returned. Everything a Ready
+// Readys must be handled in the order they were returned: steps 2 and 3 of
+// a Ready wait until it and every earlier Ready are durable (a caller may
+// persist several Readies in one write). Everything a Ready
 // holds is owned by the caller and never modified by the core afterwards;
 // values handed to the core (messages, commands) must not be modified by the
 // caller after the call.
