@@ -8,7 +8,8 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 PROTOS        := proto/epaxos.proto proto/plugin.proto proto/storage.proto
 
-.PHONY: all build test test-go test-race lint vet proto proto-check protoc tools dev clean chaos fuzz-smoke test-raftkv netns-tools
+.PHONY: all build test test-go test-race lint vet proto proto-check protoc tools dev clean chaos fuzz-smoke test-raftkv netns-tools \
+	test-report bench bench-smoke
 
 all: build
 
@@ -19,7 +20,7 @@ dev: build
 	$(BIN)/epaxosd dev
 
 # test is the full suite: the README's test command and what CI runs.
-test: proto-check lint netns-tools test-race test-go test-raftkv fuzz-smoke
+test: proto-check lint netns-tools test-race test-go test-raftkv test-report bench-smoke fuzz-smoke
 
 # test-go runs every package's tests, the end-to-end ones included.
 test-go:
@@ -32,6 +33,26 @@ test-race:
 # test-raftkv tests the Raft baseline of the benchmarks, a module of its own.
 test-raftkv:
 	cd bench/raftkv && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+# test-report tests the benchmarks' report generator, a module of its own.
+test-report:
+	cd bench/report && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+# bench runs the whole benchmark on this machine (bench/matrix.sh, about
+# 30 minutes on 2 cores) and writes BENCHMARKS.md and docs/bench/*.png;
+# its results go to bench/results/<time>/. Settings come from the
+# environment or the command line (see bench/README.md):
+#   make bench QUICK=1               a tiny subset, reported in its results directory
+#   make bench DURATION=20s PARTS=matrix
+bench:
+	bash bench/matrix.sh
+
+# bench-smoke keeps the benchmark tools working: a few seconds of a
+# 3-replica epaxosd cluster, a raftkv-mem cluster and the echo server,
+# then the report, in a temporary directory (ports 17601-17647). It fails
+# if any step fails or any run had no successful operation.
+bench-smoke:
+	SMOKE=1 DURATION=2s WARMUP=500ms PORT_BASE=17600 bash bench/matrix.sh
 
 # chaos is the Jepsen-style fault test (chaos/, needs root): 3 and then 5
 # replicas in their own network namespaces, killed, paused and partitioned
