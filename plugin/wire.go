@@ -48,19 +48,24 @@ func commandsFromProto(pcs []*pluginpb.Command) ([]Command, error) {
 
 func commandsToProto(cmds []Command) ([]*pluginpb.Command, error) {
 	pcs := make([]*pluginpb.Command, len(cmds))
+	slab := make([]pluginpb.Command, len(cmds)) // one allocation for the batch
 	for i, c := range cmds {
 		if !c.Access.Valid() {
 			return nil, fmt.Errorf("command %d has invalid access %v", i, c.Access)
 		}
-		pcs[i] = &pluginpb.Command{Access: pluginpb.Access(c.Access), Key: c.Key, Value: c.Value}
+		pc := &slab[i]
+		pc.Access, pc.Key, pc.Value = pluginpb.Access(c.Access), c.Key, c.Value
+		pcs[i] = pc
 	}
 	return pcs, nil
 }
 
 func resultsToProto(results []Result) []*pluginpb.Result {
 	prs := make([]*pluginpb.Result, len(results))
+	slab := make([]pluginpb.Result, len(results))
 	for i, r := range results {
-		prs[i] = &pluginpb.Result{Value: r.Value, Error: r.Error}
+		slab[i].Value, slab[i].Error = r.Value, r.Error
+		prs[i] = &slab[i]
 	}
 	return prs
 }

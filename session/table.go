@@ -30,6 +30,9 @@ type session struct {
 
 type commandKey struct{ client, seq uint64 }
 
+// maxScratch bounds the size of Filter's scratch map kept between batches.
+const maxScratch = 4096
+
 // Table is the replicated client-session table and the local registry of
 // clients waiting for results. The table is updated only by the applier, in
 // execution order, so every replica holds the same table after the same
@@ -40,6 +43,7 @@ type Table struct {
 	mu      sync.Mutex
 	table   map[uint64]*session
 	waiters map[commandKey][]*waiter
+	newest  map[uint64]uint64 // Filter's scratch: client -> newest seq in the batch
 }
 
 // waiter is one registration of interest in a command's result.
@@ -47,7 +51,7 @@ type waiter struct{ notify func(Result) }
 
 // New returns an empty table.
 func New() *Table {
-	return &Table{table: make(map[uint64]*session), waiters: make(map[commandKey][]*waiter)}
+	return &Table{table: make(map[uint64]*session), waiters: make(map[commandKey][]*waiter), newest: make(map[uint64]uint64)}
 }
 
 // ResetState forgets every session but keeps the waiting clients. It is
@@ -132,7 +136,9 @@ func (s *Table) Filter(cmds []Command) (slots []int, batch []plugin.Command) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	slots = make([]int, len(cmds))
-	newest := make(map[uint64]uint64) // client -> newest seq seen in this batch
+	batch = make([]plugin.Command, 0, len(cmds))
+	newest := s.newest
+	clear(newest) // keeps its buckets: no allocation per batch
 	for i, c := range cmds {
 		last := newest[c.Client]
 		if last == 0 {
@@ -148,6 +154,11 @@ func (s *Table) Filter(cmds []Command) (slots []int, batch []plugin.Command) {
 		slots[i] = len(batch)
 		batch = append(batch, c.Cmd)
 	}
+	if len(newest) > maxScratch {
+		// clear costs the map's capacity: do not keep a huge one (a
+		// replay of a long executed log) for every later batch.
+		s.newest = make(map[uint64]uint64)
+	}
 	return slots, batch
 }
 
@@ -162,7 +173,11 @@ func (s *Table) Record(cmds []Command, slots []int, results []plugin.Result) {
 		if slots[i] >= 0 {
 			pr := results[slots[i]]
 			r = Result{Value: pr.Value, Err: pr.Error}
-			s.table[c.Client] = &session{seq: c.Seq, result: r}
+			if t := s.table[c.Client]; t != nil {
+				t.seq, t.result = c.Seq, r
+			} else {
+				s.table[c.Client] = &session{seq: c.Seq, result: r}
+			}
 		} else if t := s.table[c.Client]; t != nil && t.seq == c.Seq {
 			r = t.result // a duplicate of the applied command: same answer
 		} else {

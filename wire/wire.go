@@ -96,9 +96,12 @@ func PayloadToProto(p *replica.Payload) *epaxospb.Payload {
 	}
 	pp := &epaxospb.Payload{Nop: p.Nop}
 	if len(p.Commands) > 0 {
+		// One allocation for every command of the batch, not one each.
+		slab := make([]epaxospb.Command, len(p.Commands))
 		pp.Commands = make([]*epaxospb.Command, len(p.Commands))
 		for i, c := range p.Commands {
-			pp.Commands[i] = CommandToProto(c)
+			fillCommand(&slab[i], c)
+			pp.Commands[i] = &slab[i]
 		}
 	}
 	return pp
@@ -131,13 +134,17 @@ func PayloadFromProto(pp *epaxospb.Payload) (*replica.Payload, error) {
 
 // CommandToProto converts a command to its wire form.
 func CommandToProto(c replica.Command) *epaxospb.Command {
-	return &epaxospb.Command{
-		ClientId: c.ClientID,
-		Seq:      c.Seq,
-		Access:   epaxospb.Access(c.Access),
-		Key:      []byte(c.Key),
-		Value:    c.Value,
-	}
+	pc := new(epaxospb.Command)
+	fillCommand(pc, c)
+	return pc
+}
+
+func fillCommand(pc *epaxospb.Command, c replica.Command) {
+	pc.ClientId = c.ClientID
+	pc.Seq = c.Seq
+	pc.Access = epaxospb.Access(c.Access)
+	pc.Key = []byte(c.Key)
+	pc.Value = c.Value
 }
 
 // CommandFromProto converts a received command, rejecting a nil command and
