@@ -1126,9 +1126,18 @@ func TestCluster_FastPathCommitsNonConflictingWithoutAccept(t *testing.T) {
 				if s.fast == 0 {
 					t.Fatalf("[%s] fast path dead: 0 of %d instances committed at ballot 0 without Accept", cfg, s.proposals)
 				}
-				// Only a timeout firing before a fast quorum of replies
-				// arrived can send a conflict-free instance to Accept.
-				if s.fast < s.proposals/2 {
+				// Keys are unique, but a client's commands interfere with
+				// its earlier ones (sessions), and a replica that has not
+				// yet seen the earlier one answers with other deps. Asking
+				// everyone, a coordinator waits (up to a timeout) for a
+				// fast quorum among all replies; a thrifty one asked only
+				// a fast quorum and goes slow as soon as one of them
+				// differs, which at N=7 is common in this harness.
+				least := s.proposals / 2
+				if thrifty {
+					least = s.proposals / 3
+				}
+				if s.fast < least {
 					t.Errorf("[%s] only %d of %d conflict-free instances took the fast path", cfg, s.fast, s.proposals)
 				}
 			})

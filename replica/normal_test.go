@@ -1,6 +1,9 @@
 package replica
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // Fig. 3 line 22: a fast quorum (N−E, coordinator counted) of replies equal
 // to the coordinator's initial deps commits at ballot 0 without Accept.
@@ -139,6 +142,34 @@ func TestThrifty_PreAcceptToFastQuorumThenFallbackToAll(t *testing.T) {
 	second := take(rs[0], MsgPreAccept, -1)
 	if len(first)+len(second) < 6 {
 		t.Fatalf("after the timeout PreAccept reached %d+%d peers, want all 6", len(first), len(second))
+	}
+}
+
+// Thrifty and a conflict: once every replica of its fast quorum has
+// answered and they disagree with initDeps, a thrifty coordinator takes
+// the slow path at once. The replicas it did not ask will not answer, so
+// waiting for them (as a fast quorum that could still form) costs a whole
+// timeout per conflicting command; the 100% conflict benchmark of thrifty
+// epaxosd stalled on exactly that.
+func TestThrifty_ConflictGoesSlowOnceTheAskedQuorumAnswered(t *testing.T) {
+	for _, n := range []int{3, 5, 7} {
+		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
+			rs := newReplicas(t, n, true)
+			x := mustPropose(t, rs[0], write("k"))
+			asked := take(rs[0], MsgPreAccept, -1)
+			// Every asked replica already knows a conflicting command, so
+			// its reply differs from x's initial deps.
+			for _, pa := range asked {
+				peer := rs[pa.To]
+				mustPropose(t, peer, write("k"))
+				peer.Ready()
+				mustStep(t, peer, pa)
+				mustStep(t, rs[0], one(t, take(peer, MsgPreAcceptOK, 0)))
+			}
+			if got := state(rs[0], x).phase; got != Accepted {
+				t.Fatalf("after all %d asked replicas answered with other deps, %v is %v, want Accepted without a timeout", len(asked), x, got)
+			}
+		})
 	}
 }
 

@@ -100,7 +100,15 @@ func (r *Replica) decidePreAccept(in *instance, timedOut bool) {
 	if len(replies) < r.q.Slow {
 		return
 	}
-	fastStillPossible := matching+(r.q.N-len(replies)) >= r.q.Fast
+	// Replies can still come only from the replicas asked: all of them,
+	// or, for a thrifty coordinator that has not widened, its fast quorum.
+	// (Counting the others made a thrifty coordinator wait out a whole
+	// timeout on every conflict, for replies nobody was asked for.)
+	asked := r.q.N
+	if r.thrifty && !in.lead.widened {
+		asked = r.q.Fast
+	}
+	fastStillPossible := matching+(asked-len(replies)) >= r.q.Fast
 	if fastStillPossible && !timedOut {
 		return
 	}
