@@ -13,6 +13,9 @@
 #           per open-loop rate of SWEEP_RATES);
 #   hotkey  HOTKEY_SYSTEMS, 3 replicas, 100% conflict, HOTKEY_CLIENTS
 #           clients for HOTKEY_DURATION, keeping its per-second statistics;
+#   thrifty epaxosd-thrifty (PreAccept/Accept to quorum members only) for
+#           MATRIX_REPLICAS, 16 B, THRIFTY_CONFLICTS x CLIENT_COUNTS, to set
+#           beside the matrix's epaxosd (thrifty = false);
 #
 # then bench/report turns the results into BENCHMARKS.md and PNG plots.
 # The results directory holds results.jsonl (a JSON line per run: system,
@@ -34,6 +37,7 @@
 #   SWEEP_CLIENTS="1 4 16 32 64 128 256"  SWEEP_RATES=""  (rates: open loop
 #                                instead)  SWEEP_DURATION=$DURATION
 #   HOTKEY_SYSTEMS=epaxosd  HOTKEY_CLIENTS=128  HOTKEY_DURATION=30s
+#   THRIFTY_CONFLICTS="0 100"   the thrifty part's conflicts
 #   BENCH_ARGS=""                more flags for every `epaxosd bench`
 #   RESULTS=DIR                  default bench/results/YYYYMMDD-HHMMSS
 #                                (QUICK, SMOKE: WORK/results); must not
@@ -56,7 +60,7 @@ truthy() { case ${1:-} in "" | 0 | false | no) return 1 ;; esac; }
 # The variables the caller set: they make up the recorded command.
 SETTING_NAMES=(QUICK SMOKE DURATION WARMUP PARTS MATRIX_REPLICAS MATRIX_SYSTEMS CONFLICTS VALUE_SIZES
 	CLIENT_COUNTS SWEEP_SYSTEMS SWEEP_CLIENTS SWEEP_RATES SWEEP_DURATION HOTKEY_SYSTEMS HOTKEY_CLIENTS
-	HOTKEY_DURATION BENCH_ARGS PORT_BASE)
+	HOTKEY_DURATION THRIFTY_CONFLICTS BENCH_ARGS PORT_BASE)
 GIVEN=()
 for v in "${SETTING_NAMES[@]}" RESULTS BENCHMARKS PLOTS REPORT WORK; do
 	[ -n "${!v:-}" ] && GIVEN+=("$v=$(printf '%q' "${!v}")")
@@ -70,7 +74,7 @@ pick() { # pick FULL QUICK SMOKE: the default for this profile
 }
 DURATION=${DURATION:-$(pick 10s 2s 2s)}
 WARMUP=${WARMUP:-$(pick 2s 1s 500ms)}
-PARTS=${PARTS:-"matrix sweep hotkey"}
+PARTS=${PARTS:-$(pick "matrix sweep hotkey thrifty" "matrix sweep hotkey" "matrix sweep hotkey")}
 MATRIX_REPLICAS=${MATRIX_REPLICAS:-$(pick "3 5" 3 3)}
 MATRIX_SYSTEMS=${MATRIX_SYSTEMS:-$(pick "epaxosd raftkv-bolt raftkv-mem echo" "epaxosd raftkv-bolt raftkv-mem echo" "epaxosd raftkv-mem echo")}
 CONFLICTS=${CONFLICTS:-$(pick "0 2 25 100" "0 100" 0)}
@@ -83,6 +87,7 @@ SWEEP_DURATION=${SWEEP_DURATION:-$(pick "$DURATION" "$DURATION" 1s)}
 HOTKEY_SYSTEMS=${HOTKEY_SYSTEMS:-epaxosd}
 HOTKEY_CLIENTS=${HOTKEY_CLIENTS:-$(pick 128 128 32)}
 HOTKEY_DURATION=${HOTKEY_DURATION:-$(pick 30s "$DURATION" "$DURATION")}
+THRIFTY_CONFLICTS=${THRIFTY_CONFLICTS:-"0 100"}
 BENCH_ARGS=${BENCH_ARGS:-}
 PORT_BASE=${PORT_BASE:-$(pick 17500 17500 17600)}
 PROGRESS=${PROGRESS:-0}
@@ -113,7 +118,7 @@ smoke)
 	;;
 esac
 for p in $PARTS; do
-	case $p in matrix | sweep | hotkey) ;; *) echo "PARTS: unknown part $p (want matrix, sweep, hotkey)" >&2; exit 2 ;; esac
+	case $p in matrix | sweep | hotkey | thrifty) ;; *) echo "PARTS: unknown part $p (want matrix, sweep, hotkey, thrifty)" >&2; exit 2 ;; esac
 done
 # The cells of each part, and how many runs and system starts they make.
 CELLS_RUNS=0
@@ -128,6 +133,12 @@ count() { # count RUNS DURATION STARTS
 	CELLS_RUNS=$((CELLS_RUNS + $1))
 	STARTS=$((STARTS + $3))
 	EST=$(awk -v e="$EST" -v n="$1" -v d="$(secs "$2")" -v w="$(secs "$WARMUP")" -v s="$3" 'BEGIN { print e + n * (d + w + 0.7) + s * 3 }')
+}
+thrifty_cells() {
+	local c n
+	for c in $THRIFTY_CONFLICTS; do
+		for n in $CLIENT_COUNTS; do printf 'kind=matrix conflict=%s value_size=16 clients=%s;' "$c" "$n"; done
+	done
 }
 matrix_cells() { # matrix_cells VALUE_SIZE
 	local c n
@@ -167,6 +178,10 @@ for p in $PARTS; do
 		count $((nsys * npts)) "$SWEEP_DURATION" "$nsys"
 		;;
 	hotkey) count "$(words "$HOTKEY_SYSTEMS")" "$HOTKEY_DURATION" "$(words "$HOTKEY_SYSTEMS")" ;;
+	thrifty)
+		n=$(words "$MATRIX_REPLICAS")
+		count $((n * $(words "$THRIFTY_CONFLICTS") * $(words "$CLIENT_COUNTS"))) "$DURATION" "$n"
+		;;
 	esac
 done
 
@@ -212,6 +227,11 @@ run_parts() {
 			;;
 		sweep) part "sweep" SYSTEMS="$SWEEP_SYSTEMS" REPLICAS=3 CELLS="$(sweep_cells)" ;;
 		hotkey) part "hot key" SYSTEMS="$HOTKEY_SYSTEMS" REPLICAS=3 CELLS="$HOTKEY_CELLS" ;;
+		thrifty)
+			for r in $MATRIX_REPLICAS; do
+				part "thrifty, $r replicas" SYSTEMS=epaxosd-thrifty REPLICAS="$r" CELLS="$(thrifty_cells)"
+			done
+			;;
 		esac
 	done
 }

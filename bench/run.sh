@@ -28,6 +28,8 @@
 #   WARMUP=2s                            -warmup (default: the bench's, 2s)
 #   BENCH_ARGS="-reads 50"               more flags for every `epaxosd bench`
 #   SYSTEMS="epaxosd raftkv-bolt raftkv-mem"   which systems, in order
+#                                        (also epaxosd-thrifty: thrifty = true,
+#                                        and echo, the unreplicated baseline)
 #                                        (echo is the fourth choice)
 #   CELLS="kind=matrix conflict=0 clients=32; kind=sweep clients=4 ..."
 #                                        several bench runs against each
@@ -81,8 +83,8 @@ PROGRESS=${PROGRESS:-1}
 case $REPLICAS in 3 | 5 | 7) ;; *) echo "REPLICAS must be 3, 5 or 7" >&2; exit 2 ;; esac
 for sys in $SYSTEMS; do
 	case $sys in
-	epaxosd | raftkv-bolt | raftkv-mem | echo) ;;
-	*) echo "unknown system $sys (want epaxosd, raftkv-bolt, raftkv-mem or echo)" >&2; exit 2 ;;
+	epaxosd | epaxosd-thrifty | raftkv-bolt | raftkv-mem | echo) ;;
+	*) echo "unknown system $sys (want epaxosd, epaxosd-thrifty, raftkv-bolt, raftkv-mem or echo)" >&2; exit 2 ;;
 	esac
 done
 mkdir -p "$WORK/bin"
@@ -258,8 +260,10 @@ run_cell() {
 	RESTARTED=0
 }
 
+# start_epaxosd [thrifty]: epaxosd with the kv plugin (thrifty: PreAccept
+# and Accept to quorum members only, the system epaxosd-thrifty).
 start_epaxosd() {
-	local dir=$WORK/epaxosd names=() addrs=() ports=() i
+	local dir=$WORK/epaxosd${1:+-$1} names=() addrs=() ports=() i
 	for ((i = 0; i < REPLICAS; i++)); do
 		names+=("r$i")
 		ports+=($((PORT_BASE + 1 + i)))
@@ -271,6 +275,7 @@ start_epaxosd() {
 	{
 		echo 'name = "r0"'
 		echo 'log_level = "warn"'
+		[ "${1:-}" != thrifty ] || echo 'thrifty = true'
 		echo 'plugin "kv" {}'
 		for ((i = 0; i < REPLICAS; i++)); do
 			printf 'replica "%s" {\n  pid     = %d\n  address = "127.0.0.1:%d"\n}\n' "${names[$i]}" "$i" $((PORT_BASE + 1 + i))
@@ -322,6 +327,7 @@ start_echo() {
 start() {
 	case $1 in
 	epaxosd) start_epaxosd ;;
+	epaxosd-thrifty) start_epaxosd thrifty ;;
 	raftkv-bolt) start_raftkv bolt ;;
 	raftkv-mem) start_raftkv mem ;;
 	echo) start_echo ;;
