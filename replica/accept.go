@@ -76,6 +76,11 @@ func (r *Replica) checkAcceptQuorum(in *instance) {
 	if in.bal != in.lead.ballot || in.phase != Accepted || len(in.lead.acceptOKs) < r.q.Slow {
 		return
 	}
+	if in.lead.ballot == 0 {
+		r.counters.SlowCommits++
+	} else {
+		r.counters.Recovered++
+	}
 	r.commitAsLeader(in, in.lead.ballot, in.cmd, in.deps)
 }
 

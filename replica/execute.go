@@ -130,6 +130,7 @@ func (e *executor) horizonBlocker(in *instance) (InstanceID, bool) {
 // parked on each instance it passes.
 func (e *executor) markExecuted(in *instance) {
 	in.executed = true
+	e.r.counters.Executed++
 	q := in.id.Replica
 	if int(q) >= len(e.frontier) || in.id.Slot != e.frontier[q]+1 {
 		return
@@ -252,6 +253,7 @@ func (e *executor) executeComponent(root, top *instance) bool {
 		e.markExecuted(in)
 		if !in.cmd.Nop {
 			e.output = append(e.output, Execution{Instance: in.id, Commands: in.cmd.Commands})
+			e.r.counters.ExecutedCmds += uint64(len(in.cmd.Commands))
 		}
 	}
 	return true

@@ -6,6 +6,7 @@ package replica
 // to self is applied at once (atomically with the send, as in the TLA+ spec),
 // so the coordinator's own PreAcceptOK is the first reply counted.
 func (r *Replica) submit(id InstanceID, c *Payload) {
+	r.counters.Proposed++
 	in := r.instance(id)
 	D := r.conflicts(c, id, r.exec.horizon())
 	r.preAccept(in, c, D)
@@ -94,6 +95,7 @@ func (r *Replica) decidePreAccept(in *instance, timedOut bool) {
 		}
 	}
 	if matching >= r.q.Fast {
+		r.counters.FastCommits++
 		r.commitAsLeader(in, 0, in.cmd, in.initDeps)
 		return
 	}

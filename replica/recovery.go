@@ -38,6 +38,7 @@ func (r *Replica) nextBallot(b Ballot) Ballot {
 func (r *Replica) startRecovery(in *instance) {
 	b := r.nextBallot(in.bal)
 	r.stopLeading(in)
+	r.counters.Recoveries++
 	in.rec = &recovery{ballot: b, since: r.now, replies: make(map[ReplicaID]Message)}
 	r.recovering[in.id] = in
 	in.bal = b // lines 46–49 at self: bal = b; abal unchanged
@@ -415,5 +416,6 @@ func (r *Replica) recoveryCommit(in *instance, c *Payload, D Deps) {
 	if in.phase == Committed {
 		return
 	}
+	r.counters.Recovered++
 	r.commitAsLeader(in, b, c, D)
 }

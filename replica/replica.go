@@ -48,6 +48,7 @@ type Replica struct {
 	exec      *executor
 	rand      *rand.Rand
 	gate      *gate // Enqueue's held commands (hold.go)
+	counters  Counters
 
 	// Recovery (Fig. 5) and the waits that start it.
 	recovering map[InstanceID]*instance    // instances this replica recovers

@@ -23,6 +23,22 @@ type Status struct {
 	Recovering           int // recoveries this replica leads
 }
 
+// Counters are running totals kept as the replica works, cheap to read at
+// any time (metrics): they never go down, except that a restarted replica
+// starts from zero.
+type Counters struct {
+	Proposed     uint64 // instances this replica started as coordinator
+	FastCommits  uint64 // of those, committed on the fast path (ballot 0, no Accept)
+	SlowCommits  uint64 // of those, committed after Accept at ballot 0
+	Recovered    uint64 // instances this replica committed as a recovery coordinator
+	Recoveries   uint64 // recoveries started
+	Executed     uint64 // instances executed here (no-ops count once skipped)
+	ExecutedCmds uint64 // commands handed out for execution
+}
+
+// Counters returns the running totals.
+func (r *Replica) Counters() Counters { return r.counters }
+
 // statusIDs bounds the ids Status lists.
 const statusIDs = 8
 
