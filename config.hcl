@@ -41,6 +41,14 @@ seed = 0
 # runaway client from starving the others.
 client_rate_limit = 50000
 
+# For benchmarks and tests only (off by default): hold every message this
+# replica sends to the named replicas that long before sending it, which
+# emulates a wide-area network on one machine (see bench/wan). Each replica
+# has its own delays: in a file the replicas share, give each its own with
+# EPAXOS_EMULATED_PEER_DELAY="bravo=35ms,charlie=70ms". An entry for this
+# replica itself is ignored.
+# emulated_peer_delay = { bravo = "35ms", charlie = "70ms" }
+
 # Mutual TLS for peers and clients (see README.md, "TLS"). Without this
 # block traffic is plain text and unauthenticated, and the agent warns.
 # `epaxosd tls init certs` makes a dev CA and these files. Each replica

@@ -54,6 +54,16 @@ type Config struct {
 	Plugin          Plugin    // the replicated state machine
 	Replicas        []Replica // the whole cluster, sorted by PID; PIDs are exactly 0..N-1
 	TLS             *TLS      // mutual TLS for peers and clients; nil serves and dials in plain text
+
+	// EmulatedPeerDelay is for benchmarks and tests only, and empty by
+	// default. It emulates a wide-area network on one machine: every
+	// message this replica sends to the replica named by a key waits that
+	// long before it is sent (a one-way delay; give each replica its own,
+	// through EPAXOS_EMULATED_PEER_DELAY in a shared file). Keys are
+	// replica names; an entry for this replica itself is ignored, so that
+	// a shared file can give every replica one uniform delay. Delays are
+	// never negative; 0 is none.
+	EmulatedPeerDelay map[string]time.Duration
 }
 
 // Plugin selects the state machine that the cluster replicates.

@@ -25,6 +25,10 @@ const (
 
 	EnvClientRateLimit = "EPAXOS_CLIENT_RATE_LIMIT"
 
+	// EnvEmulatedPeerDelay replaces emulated_peer_delay with a list such
+	// as "bravo=35ms,charlie=70ms".
+	EnvEmulatedPeerDelay = "EPAXOS_EMULATED_PEER_DELAY"
+
 	EnvTLSCAFile   = "EPAXOS_TLS_CA_FILE"
 	EnvTLSCertFile = "EPAXOS_TLS_CERT_FILE"
 	EnvTLSKeyFile  = "EPAXOS_TLS_KEY_FILE"
@@ -85,6 +89,7 @@ var envOverrides = []struct {
 		c.ClientRateLimit, s.clientRateLimit = n, o
 		return nil
 	}},
+	{EnvEmulatedPeerDelay, "Invalid emulated_peer_delay", setPeerDelayEnv},
 	// Each replica has its own certificate, so a file shared by the
 	// replicas names it through these.
 	{EnvTLSCAFile, "No tls block", setTLSFile(tlsFiles[0])},

@@ -165,6 +165,11 @@ func checkParsedConfig(t *testing.T, c *Config, file string) {
 	if tls := c.TLS; tls != nil && (tls.CAFile == "" || tls.CertFile == "" || tls.KeyFile == "") {
 		t.Errorf("TLS = %+v, want all three files", tls)
 	}
+	for name, d := range c.EmulatedPeerDelay {
+		if !names[name] || d < 0 {
+			t.Errorf("EmulatedPeerDelay[%q] = %v: want a replica's name and a delay of at least 0", name, d)
+		}
+	}
 	if err := c.Validate(); err != nil {
 		t.Errorf("Validate() of a parsed Config = %v", err)
 	}

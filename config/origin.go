@@ -43,6 +43,8 @@ type sources struct {
 	replicasIncomplete bool             // a replica block was malformed and is not in Config.Replicas
 
 	tls tlsOrigins
+
+	peerDelay map[string]delayOrigins // by replica name, for Config.EmulatedPeerDelay
 }
 
 // tlsOrigins records where the tls block's settings came from.

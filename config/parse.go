@@ -96,6 +96,7 @@ func fromFile(fs *fileSchema, filename string, s *sources) (*Config, hcl.Diagnos
 	if v, o, ok := d.int(fs.Attrs["client_rate_limit"]); ok {
 		c.ClientRateLimit, s.clientRateLimit = v, o
 	}
+	c.EmulatedPeerDelay, s.peerDelay = d.durationMap(fs.Attrs["emulated_peer_delay"])
 	c.Plugin = d.plugin(fs.Plugins, fs.Malformed["plugin"], s)
 	c.Replicas = d.replicas(fs.Replicas, s)
 	s.replicasIncomplete = fs.Malformed["replica"]

@@ -26,6 +26,7 @@ func (c *Config) check(src *sources) hcl.Diagnostics {
 	diags = append(diags, c.checkName(src)...)
 	diags = append(diags, c.checkPlugin(src)...)
 	diags = append(diags, c.checkTLS(src)...)
+	diags = append(diags, c.checkPeerDelay(src)...)
 	return diags
 }
 
@@ -55,16 +56,7 @@ func (c *Config) checkName(src *sources) hcl.Diagnostics {
 	if src.name.reported || src.replicasIncomplete || c.Self().Name != "" {
 		return nil
 	}
-	var names []string
-	for _, r := range c.Replicas {
-		if !slices.Contains(names, r.Name) {
-			names = append(names, r.Name)
-		}
-	}
-	known := "there are none"
-	if len(names) > 0 {
-		known = "the replicas are " + list(names, "and")
-	}
+	known := replicaNames(c.Replicas)
 	switch {
 	case src.fromHost:
 		return hcl.Diagnostics{errorf(src.file, "Unknown replica name",

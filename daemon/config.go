@@ -36,6 +36,10 @@ type Config struct {
 	// may send (see admission); 0 means no limit.
 	ClientRateLimit int64
 
+	// PeerDelay is for benchmarks and tests only: the emulated one-way
+	// delay of the messages to each peer (transport.Config.PeerDelay).
+	PeerDelay map[replica.ReplicaID]time.Duration
+
 	Plugin plugin.HostConfig
 	Logger hclog.Logger
 
@@ -71,6 +75,14 @@ func FromConfig(c *config.Config, self string, logger hclog.Logger) Config {
 		Name: me.Name, ID: replica.ReplicaID(me.PID), N: len(c.Replicas), Cluster: c.ClusterID(),
 		Address: me.Address, DataDir: c.DataDir, Seed: seed(c.Seed), Peers: peers, Timeout: c.Timeout, Thrifty: c.Thrifty,
 		Aggregate: c.Aggregate, ClientRateLimit: c.ClientRateLimit, Plugin: hc, Logger: logger,
+	}
+	for _, r := range c.Replicas {
+		if d := c.EmulatedPeerDelay[r.Name]; d > 0 && r.PID != me.PID {
+			if dc.PeerDelay == nil {
+				dc.PeerDelay = make(map[replica.ReplicaID]time.Duration)
+			}
+			dc.PeerDelay[replica.ReplicaID(r.PID)] = d
+		}
 	}
 	if c.TLS != nil {
 		// The files were checked when c was loaded; New reports a failure

@@ -108,6 +108,7 @@ func New(cfg Config) (*Daemon, error) {
 	d.reserved = newReservation()
 	d.transport = transport.New(transport.Config{
 		Self: cfg.ID, Peers: cfg.Peers, Cluster: cfg.Cluster, Logger: log, TLS: cfg.peerTLS(),
+		PeerDelay: cfg.PeerDelay,
 	})
 	d.applier = newApplier(func() (*plugin.Host, error) { return plugin.Launch(hc) },
 		store.Load, d.sessions, log.Named("apply"))

@@ -7,6 +7,10 @@
 // validation of everything peers send (codec.go). It knows nothing about the
 // protocol beyond the shape of a message.
 //
+// For benchmarks and tests only, Config.PeerDelay emulates a wide-area
+// network: every message to a peer waits out a fixed delay in the peer's
+// queue before the sender writes it (see delay.go).
+//
 // It must never block the core: Send drops messages when a peer's queue is
 // full or the peer is unreachable, and counts them. EPaxos* tolerates message
 // loss; retransmission is the core's job. It must never buffer without bound,
@@ -128,6 +132,15 @@ type Config struct {
 	// DialOptions are appended to the transport's own (credentials, message
 	// size limits, keepalive, connect backoff), so they can override them.
 	DialOptions []grpc.DialOption
+	// PeerDelay is for benchmarks and tests only: it emulates a one-way
+	// network delay to some peers. Each message to such a peer is written to
+	// its stream no earlier than PeerDelay[peer] after Send was called with
+	// it; messages keep their order and those due together share an
+	// Envelope. A delayed message waits in the peer's queue, so the queue
+	// bounds the messages in flight through the delay (QueueSize), and a
+	// full queue drops as usual. Missing, zero and negative entries mean no
+	// delay.
+	PeerDelay map[replica.ReplicaID]time.Duration
 }
 
 // Stats are the transport's counters since New. All counts are messages.
@@ -162,6 +175,8 @@ type PeerStats struct {
 	// Sent and Dropped are this peer's shares of Stats.Sent and Stats.Dropped
 	// (Dropped without the messages refused after Close).
 	Sent, Dropped uint64
+	// Delay is the emulated one-way delay to the peer (Config.PeerDelay).
+	Delay time.Duration
 }
 
 // Transport sends and receives one replica's protocol messages. Its methods
@@ -187,7 +202,8 @@ type Transport struct {
 type peer struct {
 	id        replica.ReplicaID
 	addr      string
-	queue     chan replica.Message
+	delay     time.Duration // emulated one-way delay; 0 for none
+	queue     chan queued
 	connected atomic.Bool
 	sent      atomic.Uint64
 	dropped   atomic.Uint64
@@ -219,7 +235,11 @@ func New(cfg Config) *Transport {
 			log.Warn("ignoring peer entry for self", "self", pid, "addr", addr)
 			continue
 		}
-		t.peers[pid] = &peer{id: pid, addr: addr, queue: make(chan replica.Message, cfg.QueueSize)}
+		p := &peer{id: pid, addr: addr, delay: max(cfg.PeerDelay[pid], 0), queue: make(chan queued, cfg.QueueSize)}
+		if p.delay > 0 {
+			log.Warn("emulating a network delay to peer: for benchmarks and tests only", "peer", pid, "addr", addr, "delay", p.delay)
+		}
+		t.peers[pid] = p
 	}
 	return t
 }
@@ -271,8 +291,10 @@ func (t *Transport) Start() {
 //
 // Messages to one peer are sent in the order given; those that arrive, arrive
 // in that order. Send keeps the messages until they are sent; the caller must
-// not modify them (see replica.Message).
+// not modify them (see replica.Message). A message to a delayed peer (see
+// Config.PeerDelay) is due its delay after this call.
 func (t *Transport) Send(msgs []replica.Message) {
+	var now time.Time // read once, for every delayed message of this call
 	for _, m := range msgs {
 		if t.closed.Load() {
 			t.dropped.Add(1)
@@ -284,8 +306,15 @@ func (t *Transport) Send(msgs []replica.Message) {
 			t.warnLimited("unroutable", "dropping message to a replica that is not a peer", "to", m.To, "type", m.Type)
 			continue
 		}
+		q := queued{m: m}
+		if p.delay > 0 {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			q.due = now.Add(p.delay)
+		}
 		select {
-		case p.queue <- m:
+		case p.queue <- q:
 		default:
 			t.dropped.Add(1)
 			p.dropped.Add(1)
@@ -327,6 +356,7 @@ func (t *Transport) Stats() Stats {
 			Queued:    len(p.queue),
 			Sent:      p.sent.Load(),
 			Dropped:   p.dropped.Load(),
+			Delay:     p.delay,
 		}
 	}
 	return s
@@ -374,7 +404,8 @@ func (t *Transport) runPeer(p *peer) {
 			conn.Close()
 		}
 	}()
-	failures := 0 // consecutive failed attempts
+	line := &delayLine{queue: p.queue} // outlives streams: a held message waits for the next one
+	failures := 0                      // consecutive failed attempts
 	var lastWarn time.Time
 	for t.ctx.Err() == nil {
 		var err error
@@ -419,7 +450,7 @@ func (t *Transport) runPeer(p *peer) {
 		}
 		p.connected.Store(true)
 		began := time.Now()
-		err = t.pump(p, st)
+		err = t.pump(p, st, line)
 		p.connected.Store(false)
 		if t.ctx.Err() != nil {
 			return
@@ -487,10 +518,12 @@ func (t *Transport) openStream(conn *grpc.ClientConn) (*peerStream, error) {
 	return st, nil
 }
 
-// pump drains p's queue into st, up to MaxBatch messages and MaxMessageBytes
-// per Envelope, until the stream ends or the transport closes. It returns
-// the reason the stream ended.
-func (t *Transport) pump(p *peer, st *peerStream) error {
+// pump drains p's queue, through its delay line, into st, up to MaxBatch
+// messages and MaxMessageBytes per Envelope, until the stream ends or the
+// transport closes. An envelope starts with the next message once it is due
+// and packs behind it every queued message due by then. It returns the
+// reason the stream ended.
+func (t *Transport) pump(p *peer, st *peerStream, line *delayLine) error {
 	defer st.cancel()
 	budget := MaxMessageBytes - len(t.cfg.Cluster) - 64
 	var carry *epaxospb.Message // did not fit in the previous envelope
@@ -522,22 +555,20 @@ func (t *Transport) pump(p *peer, st *peerStream) error {
 			size += proto.Size(carry) + envelopeOverhead
 			carry = nil
 		} else {
-			select {
-			case m := <-p.queue:
-				add(m)
-			case <-st.ctx.Done():
+			q, ok := line.next(st.ctx.Done())
+			if !ok {
 				return st.end(nil)
 			}
+			add(q.m)
 		}
-	fill:
+		var now time.Time // zero: every undelayed message is due
+		if p.delay > 0 {
+			now = time.Now()
+		}
 		for len(batch) < MaxBatch && carry == nil {
-			select {
-			case m := <-p.queue:
-				if !add(m) {
-					break fill
-				}
-			default:
-				break fill
+			q, ok := line.due(now)
+			if !ok || !add(q.m) {
+				break
 			}
 		}
 		if len(batch) == 0 {

@@ -42,6 +42,15 @@
 // restart a mem cluster from empty data directories only.
 //
 // There is no TLS: this is for local benchmarks.
+//
+// # Emulated wide-area network
+//
+// Config.Delay gives a one-way delay to each peer, which the node applies
+// to both directions of the connections it dials (see delay.go): Raft's,
+// and the one over which it forwards client requests to the leader. Clients
+// of a node are not delayed. To put the leader at one site, bootstrap the
+// node there (the others have no configuration until it replicates one, so
+// it becomes the first leader) and wait for it with WaitLeader.
 package raftkv
 
 import (
@@ -137,6 +146,11 @@ type Config struct {
 	Store     string // "bolt" or "mem"
 	Bootstrap bool   // bootstrap the cluster from Peers if this node has no state
 
+	// Delay is for benchmarks: an emulated one-way network delay to each
+	// peer, by id (see delay.go). Missing and zero entries mean none; an
+	// entry for this node is ignored.
+	Delay map[string]time.Duration
+
 	Logger hclog.Logger // nil: discard
 	// Tune, if set, adjusts the Raft configuration (tests shorten timeouts).
 	Tune func(*raft.Config)
@@ -194,9 +208,10 @@ func Start(cfg Config) (n *Node, err error) {
 		closeListeners()
 		return nil, fmt.Errorf("raftkv: %w", err)
 	}
+	node := n // the error returns below set n to nil
 	defer func() {
 		if err != nil {
-			n.Close()
+			node.Close()
 			closeListeners()
 		}
 	}()
@@ -227,6 +242,12 @@ func Start(cfg Config) (n *Node, err error) {
 		return nil, fmt.Errorf("raftkv: snapshot store: %w", err)
 	}
 
+	for id, d := range cfg.Delay {
+		if _, ok := n.byID[raft.ServerID(id)]; !ok || d < 0 {
+			return nil, fmt.Errorf("raftkv: delay %v to %q: want a peer's id and a delay of at least 0", d, id)
+		}
+	}
+
 	// Transport.
 	rl := cfg.RaftListener
 	if rl == nil {
@@ -240,7 +261,7 @@ func Start(cfg Config) (n *Node, err error) {
 		return nil, fmt.Errorf("raftkv: raft address %q: %w", n.self.RaftAddr, err)
 	}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  &streamLayer{Listener: rl, advertise: adv},
+		Stream:  &streamLayer{Listener: rl, advertise: adv, delay: n.delayTo},
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
 		Logger:  log.Named("transport"),
@@ -328,16 +349,48 @@ func (n *Node) ClientAddr() string { return n.client.Addr().String() }
 func (n *Node) Served() <-chan error { return n.served }
 
 // streamLayer is raft's network layer over a listener, advertising the
-// address in the cluster configuration.
+// address in the cluster configuration. It delays the connections it dials
+// by delay(address) (see delay.go).
 type streamLayer struct {
 	net.Listener
 	advertise net.Addr
+	delay     func(addr string, raftAddr bool) time.Duration
 }
 
 func (s *streamLayer) Addr() net.Addr { return s.advertise }
 
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return net.DialTimeout("tcp", string(address), timeout)
+	c, err := net.DialTimeout("tcp", string(address), timeout)
+	if err != nil {
+		return nil, err
+	}
+	if d := s.delay(string(address), true); d > 0 {
+		return newDelayConn(c, d), nil
+	}
+	return c, nil
+}
+
+// delayTo returns the emulated delay to the peer at addr, a Raft address
+// or, if not raftAddr, a client address.
+func (n *Node) delayTo(addr string, raftAddr bool) time.Duration {
+	for _, p := range n.cfg.Peers {
+		if p.ID != n.self.ID && (raftAddr && p.RaftAddr == addr || !raftAddr && p.ClientAddr == addr) {
+			return n.cfg.Delay[p.ID]
+		}
+	}
+	return 0
+}
+
+// WaitLeader waits until this node is the Raft leader, or ctx ends.
+func (n *Node) WaitLeader(ctx context.Context) error {
+	for n.raft.State() != raft.Leader {
+		select {
+		case <-n.raft.LeaderCh():
+		case <-ctx.Done():
+			return fmt.Errorf("raftkv %s: not the leader: %w", n.self.ID, ctx.Err())
+		}
+	}
+	return nil
 }
 
 // service serves epaxospb.Client.
@@ -412,8 +465,19 @@ func (n *Node) conn(addr string) (*grpc.ClientConn, error) {
 	if c := n.conns[addr]; c != nil {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20))}
+	if d := n.delayTo(addr, false); d > 0 {
+		// A forwarded request crosses the emulated network both ways.
+		opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, target string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", target)
+			if err != nil {
+				return nil, err
+			}
+			return newDelayConn(c, d), nil
+		}))
+	}
+	c, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, err
 	}
