@@ -16,6 +16,7 @@ import (
 const usage = `usage: epaxosd bench -addr HOST:PORT[,HOST:PORT...] (-duration D | -ops N)
         [-clients N | -rate R [-max-outstanding N] [-backlog N]] [-conflict P] [-reads P]
         [-value-size B] [-warmup D] [-plugin kv|counter] [-seed S] [-timeout D] [-out FILE]
+        [-key-prefix P]
         [-ca FILE -cert FILE -key FILE [-server-name NAME]]`
 
 // getenv reads the environment; tests replace it.
@@ -56,6 +57,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	warmup := fs.Duration("warmup", 2*time.Second, "load run before the measurement and left out of the results")
 	pluginName := fs.String("plugin", "kv", "state machine of the cluster: kv or counter (counter writes are increments)")
 	seed := fs.Uint64("seed", 1, "seed of every random choice")
+	keyPrefix := fs.String("key-prefix", DefaultKeyPrefix, "prefix of every key (P/cN/... private, P/hot shared): give concurrent bench processes different prefixes to keep their private keys apart")
 	timeout := fs.Duration("timeout", 10*time.Second, "bound on each operation, failover included (0: none)")
 	outFile := fs.String("out", "", "write per-second statistics as JSON lines to this file")
 	caFile := fs.String("ca", "", "mutual TLS: PEM certificate of the CA that signed the replicas' certificates (default $"+client.EnvCAFile+")")
@@ -104,7 +106,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := Config{
 		Duration: *duration, Ops: *ops, Warmup: *warmup,
 		Conflict: *conflict, Reads: *reads, ValueSize: *valueSize, Plugin: *pluginName,
-		Seed: *seed, Timeout: *timeout, Progress: stderr,
+		Seed: *seed, Timeout: *timeout, Progress: stderr, KeyPrefix: *keyPrefix,
 	}
 	if *rate > 0 {
 		cfg.Rate, cfg.MaxOutstanding, cfg.Backlog = *rate, *maxOut, *backlog

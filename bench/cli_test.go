@@ -151,3 +151,29 @@ func TestNewClientsRotates(t *testing.T) {
 		}
 	}
 }
+
+// -key-prefix puts every key, private and hot, under the prefix, so that
+// concurrent bench processes (one per emulated site) keep their private
+// keys apart.
+func TestCommandKeyPrefixNamesEveryKey(t *testing.T) {
+	s, a := startKVServer(t)
+	var stdout, stderr bytes.Buffer
+	rc := Command(context.Background(), []string{
+		"-addr", a, "-ops", "200", "-warmup", "0", "-clients", "4", "-conflict", "30", "-key-prefix", "site-eu",
+	}, &stdout, &stderr)
+	if rc != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", rc, stderr.String())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hot := false
+	for k := range s.data {
+		if !strings.HasPrefix(k, "site-eu/") {
+			t.Fatalf("key %q outside the prefix site-eu/", k)
+		}
+		hot = hot || k == "site-eu/hot"
+	}
+	if len(s.data) == 0 || !hot {
+		t.Fatalf("keys %v: want private keys and site-eu/hot", s.data)
+	}
+}

@@ -226,8 +226,12 @@ run_sites() {
 	for i in "${!SITES[@]}"; do
 		local s=${SITES[$i]} base=$OUT/persecond/$mode-$sys-${SITES[$i]}
 		# shellcheck disable=SC2086 # BENCH_ARGS is split on purpose
+		# Each site's private keys are its own (a key two sites write is a
+		# conflict); the hot key of the hotkey mode is shared by all.
+		local prefix=bench
+		[ "$mode" = hotkey ] || prefix=bench-$s
 		"$BIN/epaxosd" bench -addr "${ADDRS[$i]}" -duration "$DURATION" -warmup "$WARMUP" \
-			-clients "$clients" -conflict "$conflict" -seed $((i + 1)) $BENCH_ARGS -out "$base.jsonl" \
+			-clients "$clients" -conflict "$conflict" -seed $((i + 1)) -key-prefix "$prefix" $BENCH_ARGS -out "$base.jsonl" \
 			>"$WORK/$mode/$sys-$s.summary" 2>"$WORK/$mode/$sys-$s.bench.log" &
 		pids+=($!)
 	done
