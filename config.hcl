@@ -41,6 +41,12 @@ seed = 0
 # runaway client from starving the others.
 client_rate_limit = 50000
 
+# Append one JSON line of statistics per second to this file (relative to
+# this file's directory): client throughput and latency at this replica,
+# fast and slow path commits, commit-to-execution delay. Off when unset; in
+# a file the replicas share, give each its own with EPAXOS_METRICS.
+# metrics = "data/alpha-metrics.jsonl"
+
 # For benchmarks and tests only (off by default): hold every message this
 # replica sends to the named replicas that long before sending it, which
 # emulates a wide-area network on one machine (see bench/wan). Each replica

@@ -507,8 +507,10 @@ func (b *Bench) propose(ctx context.Context, p Proposer, o op) error {
 // milliseconds, and are absent when none did.
 //
 // The fast and slow path counts of EPaxos are not included: the client API
-// does not report which path a command took, so there is nothing to count.
-// The fields fast_path and slow_path are reserved for them and are omitted.
+// does not report which path a command took. They are in the replicas' own
+// metrics files (config attribute metrics, daemon.MetricsLine), whose lines
+// share these fields' names and add fast_path and slow_path; bench/run.sh
+// turns them on for every epaxosd replica it starts.
 type IntervalStats struct {
 	Time      time.Time `json:"time"`      // the end of the interval
 	Elapsed   float64   `json:"elapsed_s"` // seconds since the start of the run, warmup included

@@ -225,7 +225,13 @@ run_cell() {
 	# shellcheck disable=SC2206 # BENCH_ARGS is split on purpose
 	cmd+=($BENCH_ARGS -out "$out")
 	echo "==> $tag: ${cmd[*]#"$BIN/"}" >&2
-	local started rc=0 sumfile=$WORK/.summary
+	local started rc=0 sumfile=$WORK/.summary f
+	# The replicas' metrics files (epaxosd only): the lines this cell adds
+	# are kept beside its series.
+	declare -A mlines=()
+	for f in "$WORK/$sys"/*.metrics.jsonl; do
+		[ -f "$f" ] && mlines[$f]=$(wc -l <"$f")
+	done
 	started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 	if [ "$PROGRESS" != 0 ]; then
 		"${cmd[@]}" >"$sumfile" 2> >(tee "$log" >&2) &
@@ -243,6 +249,9 @@ run_cell() {
 		FAILED+=("$tag (exit $rc; see $log)")
 	fi
 	[ -n "$RESULTS" ] || return 0
+	for f in "${!mlines[@]}"; do
+		tail -n +$((mlines[$f] + 1)) "$f" >"$RESULTS/series/$tag.$(basename "$f" .metrics.jsonl).metrics.jsonl" || true
+	done
 	declare -A s=()
 	for kv in $summary; do s[${kv%%=*}]=${kv#*=}; done
 	local addrs_n
@@ -285,7 +294,8 @@ start_epaxosd() {
 	for ((i = 0; i < REPLICAS; i++)); do
 		local prof=()
 		[ -n "${PPROF:-}" ] && prof=(-pprof "127.0.0.1:$((PORT_BASE + 40 + i))")
-		EPAXOS_NAME=${names[$i]} "$BIN/epaxosd" agent -config "$dir/config.hcl" "${prof[@]}" 2>"$dir/${names[$i]}.log" &
+		EPAXOS_NAME=${names[$i]} EPAXOS_METRICS=$dir/${names[$i]}.metrics.jsonl \
+			"$BIN/epaxosd" agent -config "$dir/config.hcl" "${prof[@]}" 2>"$dir/${names[$i]}.log" &
 		PIDS+=($!)
 		addrs+=("127.0.0.1:$((PORT_BASE + 1 + i))")
 	done

@@ -51,9 +51,14 @@ type Config struct {
 	// ClientRateLimit is the requests per second that one client
 	// connection may send; 0 turns the limit off; never negative.
 	ClientRateLimit int64
-	Plugin          Plugin    // the replicated state machine
-	Replicas        []Replica // the whole cluster, sorted by PID; PIDs are exactly 0..N-1
-	TLS             *TLS      // mutual TLS for peers and clients; nil serves and dials in plain text
+	// Metrics names a file to which the replica appends one JSON line of
+	// statistics per second (client throughput and latency, fast and slow
+	// path commits, execution delay); "" writes none. A relative path is
+	// relative to the file's directory.
+	Metrics  string
+	Plugin   Plugin    // the replicated state machine
+	Replicas []Replica // the whole cluster, sorted by PID; PIDs are exactly 0..N-1
+	TLS      *TLS      // mutual TLS for peers and clients; nil serves and dials in plain text
 
 	// EmulatedPeerDelay is for benchmarks and tests only, and empty by
 	// default. It emulates a wide-area network on one machine: every

@@ -24,6 +24,7 @@ const (
 	EnvSeed      = "EPAXOS_SEED"
 
 	EnvClientRateLimit = "EPAXOS_CLIENT_RATE_LIMIT"
+	EnvMetrics         = "EPAXOS_METRICS"
 
 	// EnvEmulatedPeerDelay replaces emulated_peer_delay with a list such
 	// as "bravo=35ms,charlie=70ms".
@@ -49,6 +50,10 @@ var envOverrides = []struct {
 	}},
 	{EnvDataDir, "", func(c *Config, s *sources, o origin, v string) error {
 		c.DataDir, s.dataDir = v, o
+		return nil
+	}},
+	{EnvMetrics, "", func(c *Config, s *sources, o origin, v string) error {
+		c.Metrics, s.metrics = v, o
 		return nil
 	}},
 	{EnvTimeout, "Invalid duration", func(c *Config, s *sources, o origin, v string) error {

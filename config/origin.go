@@ -32,7 +32,7 @@ type sources struct {
 	baseDir  string     // directory that relative paths in the file are relative to
 	fromHost bool       // Name was defaulted from the host name
 
-	name, dataDir, timeout, logLevel, clientRateLimit origin
+	name, dataDir, timeout, logLevel, clientRateLimit, metrics origin
 
 	pluginName    origin // the plugin block's label
 	pluginCommand origin

@@ -96,6 +96,9 @@ func fromFile(fs *fileSchema, filename string, s *sources) (*Config, hcl.Diagnos
 	if v, o, ok := d.int(fs.Attrs["client_rate_limit"]); ok {
 		c.ClientRateLimit, s.clientRateLimit = v, o
 	}
+	if v, o, ok := d.string(fs.Attrs["metrics"]); ok {
+		c.Metrics, s.metrics = v, o
+	}
 	c.EmulatedPeerDelay, s.peerDelay = d.durationMap(fs.Attrs["emulated_peer_delay"])
 	c.Plugin = d.plugin(fs.Plugins, fs.Malformed["plugin"], s)
 	c.Replicas = d.replicas(fs.Replicas, s)
@@ -201,6 +204,11 @@ func (c *Config) fillDefaults(s *sources, nameSet bool) hcl.Diagnostics {
 		c.DataDir = filepath.Join(s.baseDir, "data", c.Name)
 	case c.DataDir != "" && !filepath.IsAbs(c.DataDir):
 		c.DataDir = filepath.Join(s.baseDir, c.DataDir)
+	}
+	// The metrics file, like data_dir: relative to the file's directory
+	// when set in the file, to the working directory when set by EPAXOS_METRICS.
+	if c.Metrics != "" && s.metrics.env == "" && !filepath.IsAbs(c.Metrics) {
+		c.Metrics = filepath.Join(s.baseDir, c.Metrics)
 	}
 	return diags
 }

@@ -125,6 +125,35 @@ func TestParse_DataDirIsRelativeToTheFile(t *testing.T) {
 	}
 }
 
+// metrics, like data_dir, is relative to the file; EPAXOS_METRICS is taken
+// as given; unset, no metrics file is written.
+func TestParse_MetricsFileIsRelativeToTheFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "epaxos.hcl")
+	c, err := Parse([]byte(top+"metrics = \"m/alpha.jsonl\"\n"+tail3), file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "m", "alpha.jsonl"); c.Metrics != want {
+		t.Errorf("Metrics = %q, want %q", c.Metrics, want)
+	}
+	c, err = Parse([]byte(top+tail3), file, func(k string) string {
+		if k == EnvMetrics {
+			return "rel.jsonl"
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Metrics != "rel.jsonl" {
+		t.Errorf("with EPAXOS_METRICS, Metrics = %q, want rel.jsonl", c.Metrics)
+	}
+	if c := mustParse(t, top+tail3, nil); c.Metrics != "" {
+		t.Errorf("Metrics = %q by default, want none", c.Metrics)
+	}
+}
+
 func TestParse_DefaultNameIsTheHostname(t *testing.T) {
 	stubHostname(t, "bravo")
 	c := mustParse(t, tail3, nil)

@@ -13,7 +13,7 @@ var (
 		Attributes: []hcl.AttributeSchema{
 			{Name: "name"}, {Name: "data_dir"}, {Name: "timeout"}, {Name: "thrifty"},
 			{Name: "aggregate"}, {Name: "log_level"}, {Name: "seed"},
-			{Name: "client_rate_limit"}, {Name: "emulated_peer_delay"},
+			{Name: "client_rate_limit"}, {Name: "emulated_peer_delay"}, {Name: "metrics"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "plugin", LabelNames: []string{"name"}},

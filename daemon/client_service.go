@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -25,7 +26,11 @@ type clientService struct {
 
 // Propose orders one command through this replica and answers with the
 // state machine's result once this replica has executed it.
-func (s *clientService) Propose(ctx context.Context, req *epaxospb.ProposeRequest) (*epaxospb.ProposeResponse, error) {
+func (s *clientService) Propose(ctx context.Context, req *epaxospb.ProposeRequest) (resp *epaxospb.ProposeResponse, err error) {
+	if m := s.d.metrics; m != nil {
+		start := time.Now()
+		defer func() { m.request(start, err != nil) }()
+	}
 	cmd, err := commandFromRequest(req)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -62,7 +63,8 @@ type proposeStream struct {
 // streamRequest is one request waiting for its result.
 type streamRequest struct {
 	clientID, seq uint64
-	size          int64 // charged to the admission budget
+	start         time.Time // arrival, for the metrics file
+	size          int64     // charged to the admission budget
 	cancel        func()
 }
 
@@ -75,6 +77,7 @@ func (ps *proposeStream) receiveLoop() error {
 			return err
 		}
 		req, err := ps.stream.Recv()
+		start := time.Now()
 		if errors.Is(err, io.EOF) {
 			ps.mu.Lock()
 			ps.inFlight-- // the slot reserved for a request that never came
@@ -95,7 +98,7 @@ func (ps *proposeStream) receiveLoop() error {
 			ps.svc.d.admission.release(size)
 			continue
 		}
-		r := &streamRequest{clientID: cmd.ClientID, seq: cmd.Seq, size: size}
+		r := &streamRequest{clientID: cmd.ClientID, seq: cmd.Seq, size: size, start: start}
 		ps.mu.Lock()
 		if ps.closed {
 			ps.mu.Unlock()
@@ -168,6 +171,9 @@ func (ps *proposeStream) answer(n *uint64, resp *epaxospb.ProposeResponse) {
 		}
 		delete(ps.pending, *n)
 		ps.svc.d.admission.release(r.size)
+		ps.svc.d.metrics.request(r.start, resp.Code != 0)
+	} else {
+		ps.svc.d.metrics.request(time.Now(), true) // refused on arrival
 	}
 	if ps.closed {
 		ps.mu.Unlock()

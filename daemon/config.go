@@ -36,6 +36,10 @@ type Config struct {
 	// may send (see admission); 0 means no limit.
 	ClientRateLimit int64
 
+	// MetricsFile, if set, gets a MetricsLine (metrics.go) appended every
+	// second.
+	MetricsFile string
+
 	// PeerDelay is for benchmarks and tests only: the emulated one-way
 	// delay of the messages to each peer (transport.Config.PeerDelay).
 	PeerDelay map[replica.ReplicaID]time.Duration
@@ -75,6 +79,7 @@ func FromConfig(c *config.Config, self string, logger hclog.Logger) Config {
 		Name: me.Name, ID: replica.ReplicaID(me.PID), N: len(c.Replicas), Cluster: c.ClusterID(),
 		Address: me.Address, DataDir: c.DataDir, Seed: seed(c.Seed), Peers: peers, Timeout: c.Timeout, Thrifty: c.Thrifty,
 		Aggregate: c.Aggregate, ClientRateLimit: c.ClientRateLimit, Plugin: hc, Logger: logger,
+		MetricsFile: c.Metrics,
 	}
 	for _, r := range c.Replicas {
 		if d := c.EmulatedPeerDelay[r.Name]; d > 0 && r.PID != me.PID {

@@ -37,6 +37,7 @@ type Daemon struct {
 	admission *admission
 	persister *persister
 	reserved  *reservation   // durable slot reservations for the core loop
+	metrics   *metrics       // nil without Config.MetricsFile
 	status    statusReporter // only the core loop uses it
 	applier   *applier
 	server    *grpc.Server
@@ -106,6 +107,9 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	d.persister = newPersister(d)
 	d.reserved = newReservation()
+	if cfg.MetricsFile != "" {
+		d.metrics = newMetrics()
+	}
 	d.transport = transport.New(transport.Config{
 		Self: cfg.ID, Peers: cfg.Peers, Cluster: cfg.Cluster, Logger: log, TLS: cfg.peerTLS(),
 		PeerDelay: cfg.PeerDelay,
@@ -151,6 +155,9 @@ func (d *Daemon) Start() {
 	d.run(func() error { return d.coreLoop(ctx) })
 	d.run(func() error { return d.persister.run(ctx) })
 	d.run(func() error { return d.applier.run(ctx) })
+	if d.metrics != nil {
+		d.run(func() error { return d.writeMetrics(ctx, d.cfg.MetricsFile) })
+	}
 	d.log.Info("replica started", "pid", d.cfg.ID, "address", d.Addr(), "replicas", d.cfg.N,
 		"thrifty", d.cfg.Thrifty, "aggregate", d.cfg.Aggregate)
 }

@@ -24,6 +24,7 @@ func (d *Daemon) coreLoop(ctx context.Context) error {
 		case <-ticker.C:
 			d.core.Tick()
 			d.reportStatus()
+			d.metrics.tick(d.core.Counters(), d.core.Held())
 		case m := <-inbox:
 			d.step(m)
 		case c := <-d.proposals:
@@ -83,6 +84,9 @@ func (d *Daemon) handleReady(ctx context.Context) error {
 		return nil
 	}
 	rd := d.core.Ready()
+	if d.metrics != nil {
+		d.metrics.ready(rd, d.core.Counters(), d.core.Held(), time.Now())
+	}
 	// A coordinator's own requests may leave before its records are
 	// durable (replica/reserve.go); everything else waits for the persister.
 	d.transport.Send(rd.Early)
