@@ -27,13 +27,14 @@ type clientService struct {
 // Propose orders one command through this replica and answers with the
 // state machine's result once this replica has executed it.
 func (s *clientService) Propose(ctx context.Context, req *epaxospb.ProposeRequest) (resp *epaxospb.ProposeResponse, err error) {
+	cmd, err := commandFromRequest(req)
+	if err != nil {
+		// Answered before anything touches the replica (nor its metrics).
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
 	if m := s.d.metrics; m != nil {
 		start := time.Now()
 		defer func() { m.request(start, err != nil) }()
-	}
-	cmd, err := commandFromRequest(req)
-	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	r, done, ch, cancel := s.d.sessions.Wait(cmd.ClientID, cmd.Seq)
 	if !done {
