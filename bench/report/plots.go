@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"image/color"
+	"maps"
+	"math"
 	"os"
 	"slices"
 	"time"
@@ -188,6 +190,29 @@ func PlotHotKey(path string, res *Results, records []*Record) error {
 		if len(xyOps) == 0 {
 			continue
 		}
+		// The replicas' execution delay (their metrics files), on the same
+		// time axis: the bench run began at its first interval's time
+		// minus its elapsed seconds.
+		var xyExec plotter.XYs
+		if rm, err := res.ReplicaMetrics(r); err != nil {
+			return err
+		} else if len(rm) > 0 && len(series) > 0 && !series[0].Time.IsZero() {
+			began := series[0].Time.Add(-time.Duration(series[0].Elapsed * float64(time.Second)))
+			perSecond := map[int64]float64{}
+			for _, ivs := range rm {
+				for _, iv := range ivs {
+					t := iv.Time.Sub(began).Seconds() - warmup.Seconds()
+					if iv.ExecP99 == nil || t <= 0 || t > xyOps[len(xyOps)-1].X+1 {
+						continue
+					}
+					k := int64(math.Round(t))
+					perSecond[k] = max(perSecond[k], *iv.ExecP99)
+				}
+			}
+			for _, k := range slices.Sorted(maps.Keys(perSecond)) {
+				xyExec = append(xyExec, plotter.XY{X: float64(k), Y: perSecond[k]})
+			}
+		}
 		name := fmt.Sprintf("%s, %d replicas, %d clients, %g%% conflict", displayName(r.System), r.Replicas, r.Clients, r.Conflict)
 		if err := addLine(ops, name, r.System, xyOps, false); err != nil {
 			return err
@@ -197,6 +222,11 @@ func PlotHotKey(path string, res *Results, records []*Record) error {
 				return err
 			}
 			if err := addLine(lat, displayName(r.System)+" p50", r.System, xy50, true); err != nil {
+				return err
+			}
+		}
+		if len(xyExec) > 0 {
+			if err := addLine(lat, displayName(r.System)+" commit-to-execution p99 (max over replicas)", "exec:"+r.System, xyExec, true); err != nil {
 				return err
 			}
 		}

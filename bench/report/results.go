@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Record is one `epaxosd bench` run, one line of results.jsonl as
@@ -64,16 +65,17 @@ func (r *Record) Label() string {
 // Interval is one line of a run's per-second statistics (`epaxosd bench
 // -out`, bench.IntervalStats).
 type Interval struct {
-	Elapsed   float64  `json:"elapsed_s"`
-	Warmup    bool     `json:"warmup"`
-	Ops       int64    `json:"ops"`
-	OpsPerSec float64  `json:"ops_per_s"`
-	Errors    int64    `json:"errors"`
-	P50       *float64 `json:"p50_ms"`
-	P90       *float64 `json:"p90_ms"`
-	P99       *float64 `json:"p99_ms"`
-	P999      *float64 `json:"p999_ms"`
-	Max       *float64 `json:"max_ms"`
+	Time      time.Time `json:"time"`
+	Elapsed   float64   `json:"elapsed_s"`
+	Warmup    bool      `json:"warmup"`
+	Ops       int64     `json:"ops"`
+	OpsPerSec float64   `json:"ops_per_s"`
+	Errors    int64     `json:"errors"`
+	P50       *float64  `json:"p50_ms"`
+	P90       *float64  `json:"p90_ms"`
+	P99       *float64  `json:"p99_ms"`
+	P999      *float64  `json:"p999_ms"`
+	Max       *float64  `json:"max_ms"`
 }
 
 // Run is run.json, which bench/matrix.sh writes: how the results were made.

@@ -210,7 +210,8 @@ func compareSystems(a, b string) int {
 // throughput and tail latency stay steady.
 func HotKeyTable(res *Results, records []*Record) (Table, error) {
 	t := Table{Title: "hot key", Header: []string{"system", "replicas", "clients", "conflict %", "seconds",
-		"ops/s", "ops/s per second: min / median / max", "p99 ms", "p99 ms per second: median / max", "errors"}}
+		"ops/s", "ops/s per second: min / median / max", "p99 ms", "p99 ms per second: median / max",
+		"execution delay p99 ms per second: median / max", "fast / slow commits", "errors"}}
 	for _, r := range records {
 		series, err := res.Series(r, true)
 		if err != nil {
@@ -224,7 +225,18 @@ func HotKeyTable(res *Results, records []*Record) (Table, error) {
 			}
 		}
 		row := []string{displayName(r.System), strconv.Itoa(r.Replicas), strconv.Itoa(r.Clients), formatNum(r.Conflict),
-			strconv.Itoa(len(series)), formatOps(r), "—", formatMs(r, func(r *Record) *float64 { return r.P99 }), "—", formatErrors(r)}
+			strconv.Itoa(len(series)), formatOps(r), "—", formatMs(r, func(r *Record) *float64 { return r.P99 }), "—",
+			"—", "—", formatErrors(r)}
+		rm, err := res.ReplicaMetrics(r)
+		if err != nil {
+			return t, err
+		}
+		if exec, fast, slow := execDelays(rm); len(rm) > 0 {
+			if len(exec) > 0 {
+				row[9] = fmt.Sprintf("%.2f / %.2f", median(exec), slices.Max(exec))
+			}
+			row[10] = fmt.Sprintf("%s / %s", thousands(float64(fast)), thousands(float64(slow)))
+		}
 		if len(ops) > 0 {
 			row[6] = fmt.Sprintf("%s / %s / %s", thousands(slices.Min(ops)), thousands(median(ops)), thousands(slices.Max(ops)))
 		}
