@@ -23,15 +23,27 @@ import (
 // recordToProto is the reference encoding of rec (its ID is the key, not part
 // of the value). Save writes the same bytes with appendRecord.
 func recordToProto(rec *replica.InstanceRecord) *storagepb.InstanceRecord {
-	return &storagepb.InstanceRecord{
-		Command:     wire.PayloadToProto(rec.Command),
-		InitCommand: wire.PayloadToProto(rec.InitCommand),
-		Deps:        wire.DepsToProto(rec.Deps),
-		InitDeps:    wire.DepsToProto(rec.InitDeps),
-		Phase:       epaxospb.Phase(rec.Phase),
-		Bal:         uint64(rec.Bal),
-		Abal:        uint64(rec.Abal),
+	m := &storagepb.InstanceRecord{
+		Command:  wire.PayloadToProto(rec.Command),
+		Deps:     wire.DepsToProto(rec.Deps),
+		InitDeps: wire.DepsToProto(rec.InitDeps),
+		Phase:    epaxospb.Phase(rec.Phase),
+		Bal:      uint64(rec.Bal),
+		Abal:     uint64(rec.Abal),
 	}
+	if initIsCommand(rec) {
+		m.InitCommandIsCommand = true
+	} else {
+		m.InitCommand = wire.PayloadToProto(rec.InitCommand)
+	}
+	return m
+}
+
+// initIsCommand reports whether a record's initial command equals its
+// command, so that it is stored once.
+func initIsCommand(rec *replica.InstanceRecord) bool {
+	return rec.InitCommand != nil && rec.Command != nil &&
+		(rec.InitCommand == rec.Command || rec.InitCommand.Equal(rec.Command))
 }
 
 // recordFromProto converts a stored record of instance id.
@@ -41,8 +53,17 @@ func recordFromProto(id replica.InstanceID, m *storagepb.InstanceRecord) (replic
 	if rec.Command, err = wire.PayloadFromProto(m.GetCommand()); err != nil {
 		return rec, fmt.Errorf("command: %w", err)
 	}
-	if rec.InitCommand, err = wire.PayloadFromProto(m.GetInitCommand()); err != nil {
-		return rec, fmt.Errorf("initial command: %w", err)
+	switch {
+	case m.GetInitCommandIsCommand() && m.GetInitCommand() != nil:
+		return rec, errors.New("initial command both stored and said to equal the command")
+	case m.GetInitCommandIsCommand() && rec.Command == nil:
+		return rec, errors.New("initial command said to equal an absent command")
+	case m.GetInitCommandIsCommand():
+		rec.InitCommand = rec.Command
+	default:
+		if rec.InitCommand, err = wire.PayloadFromProto(m.GetInitCommand()); err != nil {
+			return rec, fmt.Errorf("initial command: %w", err)
+		}
 	}
 	if rec.Deps, err = wire.DepsFromProto(m.GetDeps()); err != nil {
 		return rec, fmt.Errorf("deps: %w", err)

@@ -50,7 +50,7 @@
 // WAL of a new store without sync offsets, so Open flushes once after
 // creating a store to move every Save into a WAL that has them.
 //
-// # On-disk format (version 1)
+// # On-disk format (version 2)
 //
 // Keys (integers big-endian, so pebble's byte order is numeric order):
 //
@@ -63,7 +63,10 @@
 // Values: CRC32C-Castagnoli(key ‖ body) as 4 bytes big-endian, then body,
 // the protobuf encoding of the message named above (proto/storage.proto,
 // package epaxos.storage.v1), except ReservedSlots: 8 bytes big-endian. Overwriting an instance record replaces it.
-// Executed positions start at 1 and are contiguous.
+// Executed positions start at 1 and are contiguous. A record whose initial
+// command equals its command stores it once, with init_command_is_command
+// set (new in version 2; version 1 always stored both; this version reads
+// version 1 and marks the directory version 2 when it opens it).
 //
 // The meta value is written, synced, on the first open of a directory; later
 // opens refuse a directory whose Identity differs from theirs or whose format

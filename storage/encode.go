@@ -62,6 +62,7 @@ const (
 	fRecordPhase       = 5
 	fRecordBal         = 6
 	fRecordAbal        = 7
+	fRecordInitIsCmd   = 8
 
 	fExecutedInstance = 1
 
@@ -216,12 +217,21 @@ func appendDepsField(b []byte, n protowire.Number, d replica.Deps) []byte {
 // appendRecord appends the encoding of storagepb.InstanceRecord for rec.
 func appendRecord(b []byte, rec *replica.InstanceRecord) []byte {
 	b = appendPayloadField(b, fRecordCommand, rec.Command)
-	b = appendPayloadField(b, fRecordInitCommand, rec.InitCommand)
+	// initCmd usually is cmd (a pre-accepted record, and its commit): the
+	// payload, the records' largest part, is stored once (field 8, last).
+	sameInit := initIsCommand(rec)
+	if !sameInit {
+		b = appendPayloadField(b, fRecordInitCommand, rec.InitCommand)
+	}
 	b = appendDepsField(b, fRecordDeps, rec.Deps)
 	b = appendDepsField(b, fRecordInitDeps, rec.InitDeps)
 	b = appendVarintField(b, fRecordPhase, uint64(rec.Phase))
 	b = appendVarintField(b, fRecordBal, uint64(rec.Bal))
-	return appendVarintField(b, fRecordAbal, uint64(rec.Abal))
+	b = appendVarintField(b, fRecordAbal, uint64(rec.Abal))
+	if sameInit {
+		b = appendVarintField(b, fRecordInitIsCmd, 1)
+	}
+	return b
 }
 
 // appendExecuted appends the encoding of storagepb.Executed for id.

@@ -18,9 +18,11 @@ import (
 	"github.com/epaxosd/epaxosd/replica"
 )
 
-// FormatVersion is the on-disk format this package writes and reads
-// (doc.go, "On-disk format").
-const FormatVersion = 1
+// FormatVersion is the on-disk format this package writes (doc.go,
+// "On-disk format"). It also reads version 1 (records always stored the
+// initial command in full), and marks such a directory version 2 on open,
+// before writing anything, so that a version-1 binary refuses it.
+const FormatVersion = 2
 
 var (
 	// ErrCorrupt is wrapped by every error that reports data failing its
@@ -225,12 +227,30 @@ func (s *Store) checkIdentity(id Identity) error {
 	if err := proto.Unmarshal(body, &m); err != nil {
 		return s.corrupt("meta", err)
 	}
-	if v := m.GetFormatVersion(); v != FormatVersion {
-		return fmt.Errorf("storage: data dir %s has on-disk format version %d; this epaxosd reads version %d: %w",
+	v := m.GetFormatVersion()
+	if v != FormatVersion && v != 1 {
+		return fmt.Errorf("storage: data dir %s has on-disk format version %d; this epaxosd reads versions 1 and %d: %w",
 			s.dir, v, FormatVersion, ErrUnknownFormat)
 	}
 	if found := identityFromProto(&m); found != id {
 		return &mismatchError{dir: s.dir, found: found, want: id}
+	}
+	if v == 1 {
+		return s.writeMeta(id, "upgrade meta to format version 2")
+	}
+	return nil
+}
+
+// writeMeta writes the meta of id at FormatVersion, synced.
+func (s *Store) writeMeta(id Identity, what string) error {
+	body, err := proto.Marshal(metaToProto(id))
+	if err != nil {
+		return fmt.Errorf("storage: %s: encode meta: %w", s.dir, err)
+	}
+	val := append(beginValue(nil), body...)
+	sealValue(metaKey, val)
+	if err := s.db.Set(metaKey, val, pebble.Sync); err != nil {
+		return s.pebbleError(what, err)
 	}
 	return nil
 }
@@ -252,14 +272,8 @@ func (s *Store) initMeta(id Identity) error {
 	if key != nil {
 		return s.corrupt("meta", fmt.Errorf("missing, but the store holds data (%s)", describeKey(key)))
 	}
-	body, err := proto.Marshal(metaToProto(id))
-	if err != nil {
-		return fmt.Errorf("storage: %s: encode meta: %w", s.dir, err)
-	}
-	val := append(beginValue(nil), body...)
-	sealValue(metaKey, val)
-	if err := s.db.Set(metaKey, val, pebble.Sync); err != nil {
-		return s.pebbleError("write meta", err)
+	if err := s.writeMeta(id, "write meta"); err != nil {
+		return err
 	}
 	// pebble creates a new store's first WAL before it raises the store to
 	// formatMajorVersion, so that WAL lacks sync offsets and damage in it

@@ -108,7 +108,8 @@ type InstanceRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// command is cmd[id]; absent is ⊥.
 	Command *epaxospb.Payload `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
-	// init_command is initCmd[id]; absent is ⊥.
+	// init_command is initCmd[id]; absent is ⊥, unless
+	// init_command_is_command is set.
 	InitCommand *epaxospb.Payload `protobuf:"bytes,2,opt,name=init_command,json=initCommand,proto3" json:"init_command,omitempty"`
 	// deps is dep[id]; absent is the empty set.
 	Deps *epaxospb.Deps `protobuf:"bytes,3,opt,name=deps,proto3" json:"deps,omitempty"`
@@ -118,9 +119,12 @@ type InstanceRecord struct {
 	// bal is the highest ballot promised.
 	Bal uint64 `protobuf:"varint,6,opt,name=bal,proto3" json:"bal,omitempty"`
 	// abal is the ballot of the last accepted or committed value.
-	Abal          uint64 `protobuf:"varint,7,opt,name=abal,proto3" json:"abal,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Abal uint64 `protobuf:"varint,7,opt,name=abal,proto3" json:"abal,omitempty"`
+	// init_command_is_command says that initCmd[id] equals cmd[id] (the
+	// usual case), which is then stored once, in command (format version 2).
+	InitCommandIsCommand bool `protobuf:"varint,8,opt,name=init_command_is_command,json=initCommandIsCommand,proto3" json:"init_command_is_command,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *InstanceRecord) Reset() {
@@ -202,6 +206,13 @@ func (x *InstanceRecord) GetAbal() uint64 {
 	return 0
 }
 
+func (x *InstanceRecord) GetInitCommandIsCommand() bool {
+	if x != nil {
+		return x.InitCommandIsCommand
+	}
+	return false
+}
+
 // Executed is one entry of the executed log: the instance executed at the
 // entry's position (the key).
 type Executed struct {
@@ -257,7 +268,7 @@ const file_storage_proto_rawDesc = "" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x18\n" +
 	"\acluster\x18\x02 \x01(\tR\acluster\x12\x18\n" +
 	"\areplica\x18\x03 \x01(\rR\areplica\x12\x1a\n" +
-	"\breplicas\x18\x04 \x01(\rR\breplicas\"\x96\x02\n" +
+	"\breplicas\x18\x04 \x01(\rR\breplicas\"\xcd\x02\n" +
 	"\x0eInstanceRecord\x12,\n" +
 	"\acommand\x18\x01 \x01(\v2\x12.epaxos.v1.PayloadR\acommand\x125\n" +
 	"\finit_command\x18\x02 \x01(\v2\x12.epaxos.v1.PayloadR\vinitCommand\x12#\n" +
@@ -265,7 +276,8 @@ const file_storage_proto_rawDesc = "" +
 	"\tinit_deps\x18\x04 \x01(\v2\x0f.epaxos.v1.DepsR\binitDeps\x12&\n" +
 	"\x05phase\x18\x05 \x01(\x0e2\x10.epaxos.v1.PhaseR\x05phase\x12\x10\n" +
 	"\x03bal\x18\x06 \x01(\x04R\x03bal\x12\x12\n" +
-	"\x04abal\x18\a \x01(\x04R\x04abal\"=\n" +
+	"\x04abal\x18\a \x01(\x04R\x04abal\x125\n" +
+	"\x17init_command_is_command\x18\b \x01(\bR\x14initCommandIsCommand\"=\n" +
 	"\bExecuted\x121\n" +
 	"\binstance\x18\x01 \x01(\v2\x15.epaxos.v1.InstanceIDR\binstanceB,Z*github.com/epaxosd/epaxosd/proto/storagepbb\x06proto3"
 
