@@ -25,7 +25,10 @@ type readyWork struct {
 // core loop goes on stepping messages and proposals while a sync is in
 // flight. Every Ready that arrives during a sync is written by the next one
 // (group commit across Readies), and a Ready's messages and executions are
-// released only once it, and every Ready before it, is durable. The core
+// released only once it, and every Ready before it, is written, and synced
+// if any of them needs it (replica.Ready.NeedsSync: one with messages or a
+// reservation). A batch that needs no sync is written without one; the
+// next synced write makes it durable first. The core
 // may act on state that is not yet durable; nothing derived from it leaves
 // the process before it is, so a crash loses only what no one has seen (the
 // same argument as etcd raft's asynchronous storage writes).
@@ -82,17 +85,19 @@ func (p *persister) run(ctx context.Context) error {
 		signal(p.space)
 		records, executed = records[:0], executed[:0]
 		var reserve uint64
+		sync := false
 		for _, w := range batch {
 			records = append(records, w.rd.Instances...)
 			for _, e := range w.rd.Execute {
 				executed = append(executed, e.Instance)
 			}
 			reserve = max(reserve, w.rd.ReserveSlots)
+			sync = sync || w.rd.NeedsSync()
 		}
 		if len(records) > 0 || len(executed) > 0 || reserve > 0 {
 			// Records of one instance from several Readies are written in
 			// order; the last wins.
-			err := p.d.storage.Write(storage.Update{Records: records, Executed: executed, ReservedSlots: reserve})
+			err := p.d.storage.Write(storage.Update{Records: records, Executed: executed, ReservedSlots: reserve, NoSync: !sync})
 			if err != nil {
 				return fmt.Errorf("storage: %w", err)
 			}

@@ -2,10 +2,9 @@ package replica
 
 // acceptAsLeader sends Accept(b, id, c, D) to every replica (a slow quorum
 // when thrifty). The message to self is applied at once, so the
-// coordinator's own accepted state is in the same Ready as the Accepts; it
-// is durable before any decision that counts it leaves the process. At
-// ballot 0 the Accepts themselves may leave earlier (reserve.go explains
-// why that keeps epaxos-star.md §5's reason for persisting first).
+// coordinator's own accepted state is in the same Ready as the Accepts and
+// is persisted before they leave (epaxos-star.md §5; reserve.go shows what
+// goes wrong when an Accept leaves first).
 func (r *Replica) acceptAsLeader(in *instance, b Ballot, c *Payload, D Deps) {
 	r.accept(in, b, c, D)
 	in.lead.ballot = b

@@ -264,10 +264,9 @@ func (c *cluster) handle(i int) {
 	c.hash.int(i)
 	for _, m := range rd.Early {
 		// Sent before the records are persisted: only a coordinator's
-		// requests for its own instances at ballot 0 may go early.
-		if m.From != replica.ReplicaID(i) || m.Instance.Replica != m.From || m.Ballot != 0 ||
-			(m.Type != replica.MsgPreAccept && m.Type != replica.MsgAccept) {
-			c.fatalf("replica %d sent %v before persisting: not a ballot-0 request for its own instance", i, m)
+		// PreAccepts of its own instances may go early.
+		if m.From != replica.ReplicaID(i) || m.Instance.Replica != m.From || m.Ballot != 0 || m.Type != replica.MsgPreAccept {
+			c.fatalf("replica %d sent %v before persisting: not a PreAccept of its own instance", i, m)
 		}
 		c.hash.msg(m)
 		c.logf("  r%d sends early %v", i, m)

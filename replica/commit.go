@@ -30,6 +30,7 @@ func (r *Replica) commit(in *instance, b Ballot, c *Payload, D Deps) {
 	}
 	in.cmd, in.deps = c, D
 	in.phase = Committed
+	r.forgetLost(in.id)
 	r.learnCommand(in)
 	r.markDirty(in)
 	r.stopLeading(in)

@@ -14,8 +14,10 @@
 //
 //  0. Send Ready.Early at once, if it likes: a coordinator's requests for
 //     votes on its own instances, in slots durably reserved (reserve.go).
-//  1. Persist: make every record in Ready.Instances durable (synced), with
-//     Ready.ReserveSlots if set; once that is durable, call SlotsReserved.
+//  1. Persist: write every record in Ready.Instances, with
+//     Ready.ReserveSlots if set, and sync them if Ready.NeedsSync (else a
+//     later synced write must make them durable first, as a write-ahead
+//     log does); once a reservation is durable, call SlotsReserved.
 //     A message in Ready.Messages may promise any of them (a PreAcceptOK
 //     promises the recorded deps, an AcceptOK the accepted value, a
 //     coordinator's Commit its own commit), so nothing may be sent first.
@@ -26,7 +28,8 @@
 //     is the same on every replica for interfering commands.
 //
 // Readys must be handled in the order they were returned: steps 2 and 3 of
-// a Ready wait until it and every earlier Ready are durable (a caller may
+// a Ready wait until it and every earlier Ready are written (and synced,
+// when one of them needs it) (a caller may
 // persist several Readies in one write). Everything a Ready
 // holds is owned by the caller and never modified by the core afterwards;
 // values handed to the core (messages, commands) must not be modified by the

@@ -42,6 +42,10 @@ type Replica struct {
 	nextSlot  uint64 // next slot of this replica's own column
 	reserved  uint64 // own slots up to here are durably reserved (reserve.go)
 	reserving uint64 // the reservation last asked for in a Ready
+	// lost are the own slots up to the restored reservation this replica
+	// has no record of: treated as interfering with everything until their
+	// command or decision is known (reserve.go).
+	lost      map[InstanceID]bool
 	instances map[InstanceID]*instance
 	index     *interference
 	leading   map[InstanceID]*instance // instances this replica coordinates
@@ -93,6 +97,7 @@ func New(cfg Config) (*Replica, error) {
 		waitingFor: make(map[InstanceID]uint32),
 		columns:    make([]column, cfg.N),
 		gate:       newGate(cfg.MaxBatch),
+		lost:       make(map[InstanceID]bool),
 	}
 	r.exec = newExecutor(r, cfg.N)
 	return r, nil
@@ -113,8 +118,8 @@ type Ready struct {
 	// Ready, are durable.
 	Messages []Message
 	// Early are requests that may be sent at once, before Instances are
-	// durable: a coordinator's PreAccepts and ballot-0 Accepts for its own
-	// instances in reserved slots (reserve.go).
+	// durable: a coordinator's PreAccepts for its own instances in reserved
+	// slots (reserve.go).
 	Early []Message
 	// ReserveSlots, when not zero, asks for a durable record that this
 	// replica's own slots up to ReserveSlots may be in use. Once it is
@@ -132,6 +137,30 @@ type Ready struct {
 type Execution struct {
 	Instance InstanceID
 	Commands []Command
+}
+
+// NeedsSync reports whether Instances must be on stable storage (synced)
+// before Messages are sent and Execute applied. When it is false the
+// records may be written without waiting for the sync, provided a later
+// synced write makes them durable in order (a write-ahead log does), and
+// Messages and Execute may proceed at once:
+//
+//   - Messages promise the sender's records (a reply its vote, a
+//     coordinator's Commit its decision, Fig. 5 line 56): a Ready with
+//     messages, or with a reservation to confirm, is synced.
+//   - Without messages, nothing leaves the process that depends on this
+//     Ready's records. The coordinator's own pre-accepted record, whose
+//     PreAccepts left early, is made durable by the synced write of the
+//     Ready that decides the instance (it carries the Commits or Accepts),
+//     before that decision leaves. A commit learned from a Commit message
+//     is a decided value: executing it (and answering a client waiting
+//     here) before its record is durable is safe, because after a crash
+//     the replica rebuilds its state machine from its durable executed
+//     log and learns the same decision again, and execution order is a
+//     function of decided values. Its own decisions always come with
+//     Commit messages, so are synced.
+func (rd Ready) NeedsSync() bool {
+	return len(rd.Messages) > 0 || rd.ReserveSlots != 0
 }
 
 // IsEmpty reports whether there is nothing to do.
@@ -302,6 +331,9 @@ func (r *Replica) learnCommand(in *instance) {
 		// no-op still carries the command it was proposed with.
 		c = in.initCmd
 	}
+	if c != nil {
+		r.forgetLost(in.id)
+	}
 	if in.indexed || c == nil || c.Nop {
 		return
 	}
@@ -326,5 +358,9 @@ func (r *Replica) learnCommand(in *instance) {
 // It returns the set with h's horizon and, listed, every such id' above it
 // (h's own listed ids are not included).
 func (r *Replica) conflicts(p *Payload, self InstanceID, h Deps) Deps {
-	return NewDepsWithHorizon(h.horizon, r.index.conflicts(p, self, h).IDs()...)
+	d := NewDepsWithHorizon(h.horizon, r.index.conflicts(p, self, h).IDs()...)
+	if p == nil || p.Nop {
+		return d
+	}
+	return r.withLost(d, self)
 }

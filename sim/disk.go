@@ -6,9 +6,12 @@ import (
 	"github.com/epaxosd/epaxosd/replica"
 )
 
-// disk is one replica's stable storage: what survives a crash. Every write
-// is synced when it returns (the simulation crashes between writes, never
-// inside one), so the disk holds exactly what the node persisted:
+// disk is one replica's storage. Its fields are what the node has written;
+// what survives a crash is the durable part: a Ready that does not need a
+// sync (replica.Ready.NeedsSync) is written but stays pending until a
+// later synced write makes it, and everything before it, durable, as a
+// write-ahead log does. A crash drops the pending writes (crash).
+// The simulation crashes between writes, never inside one. The disk holds:
 //
 //   - the latest InstanceRecord per instance id (the core's durable state,
 //     with the committed commands, so the state machine can be rebuilt);
@@ -25,13 +28,66 @@ type disk struct {
 	reserved uint64 // the node's own slots reserved (Ready.ReserveSlots)
 
 	committed int // records in the committed phase
+
+	// The durable part, as of the last sync, and the writes since.
+	durable     map[replica.InstanceID]replica.InstanceRecord
+	durableExec int // executed[:durableExec] is durable
+	durableRes  uint64
+	pending     []replica.InstanceRecord // records written since the last sync
 }
 
 func newDisk() *disk {
 	return &disk{
 		records: make(map[replica.InstanceID]replica.InstanceRecord),
 		execSet: make(map[replica.InstanceID]bool),
+		durable: make(map[replica.InstanceID]replica.InstanceRecord),
 	}
+}
+
+// sync makes every write so far durable.
+func (d *disk) sync() {
+	for _, rec := range d.pending {
+		d.durable[rec.ID] = rec
+	}
+	d.pending = d.pending[:0]
+	d.durableExec = len(d.executed)
+	d.durableRes = d.reserved
+}
+
+// crash drops the writes since the last sync, and reports how many.
+func (d *disk) crash() int {
+	lost := len(d.pending) + len(d.executed) - d.durableExec
+	if lost == 0 && d.reserved == d.durableRes {
+		return 0
+	}
+	d.records = make(map[replica.InstanceID]replica.InstanceRecord, len(d.durable))
+	d.committed = 0
+	for id, rec := range d.durable {
+		d.records[id] = rec
+		if rec.Phase == replica.Committed {
+			d.committed++
+		}
+	}
+	for _, id := range d.executed[d.durableExec:] {
+		delete(d.execSet, id)
+	}
+	d.executed = d.executed[:d.durableExec]
+	d.reserved = d.durableRes
+	d.pending = d.pending[:0]
+	return lost
+}
+
+// durableRecord returns the record of id that would survive a crash now.
+func (d *disk) durableRecord(id replica.InstanceID) (replica.InstanceRecord, bool) {
+	for i := len(d.pending) - 1; i >= 0; i-- {
+		if d.pending[i].ID == id {
+			// Written since the last sync: the durable one is older.
+			rec, ok := d.durable[id]
+			return rec, ok
+		}
+	}
+	rec, ok := d.records[id]
+	return rec, ok
 }
 
 // put persists rec, replacing the record of its instance, and returns the
@@ -44,7 +100,9 @@ func (d *disk) put(rec replica.InstanceRecord) (prev replica.InstanceRecord, had
 	if had && prev.Phase == replica.Committed && rec.Phase != replica.Committed {
 		d.committed--
 	}
-	d.records[rec.ID] = rec.Clone()
+	c := rec.Clone()
+	d.records[rec.ID] = c
+	d.pending = append(d.pending, c)
 	return prev, had
 }
 
@@ -61,7 +119,8 @@ func (d *disk) appendExecuted(id replica.InstanceID) bool {
 
 // hardState is what a restarting replica reloads: every record, in instance
 // order (map order would make the restart depend on Go's hash seed), and
-// the executed log, all deep-copied.
+// the executed log, all deep-copied. It is called after crash, so all of it
+// is durable.
 func (d *disk) hardState() replica.HardState {
 	ids := sortedIDs(d.records)
 	st := replica.HardState{

@@ -16,7 +16,9 @@
 // Result.Fingerprint).
 //
 // Each replica handles every Ready as the daemon must: (1) persist the
-// records and the ids of the Execute entries to its disk (disk.go), synced;
+// records and the ids of the Execute entries to its disk (disk.go), synced
+// when the Ready needs it (else pending until the next sync: a crash loses
+// them);
 // (2) send the messages; (3) apply the executions through the session table
 // to the state machine and answer the clients waiting there. A crash drops
 // everything but the disk, possibly between those steps or before a Ready is

@@ -28,13 +28,14 @@ type node struct {
 	id  int
 	cfg replica.Config
 
-	up          bool
-	incarnation int // bumped by every crash; stale scheduled work checks it
-	core        *replica.Replica
-	disk        *disk
-	table       *session.Table
-	sm          *kv.Store
-	pending     []*attempt // client requests waiting for a result, in arrival order
+	up           bool
+	incarnation  int // bumped by every crash; stale scheduled work checks it
+	unsyncedLost int // writes that crashes dropped before they were synced
+	core         *replica.Replica
+	disk         *disk
+	table        *session.Table
+	sm           *kv.Store
+	pending      []*attempt // client requests waiting for a result, in arrival order
 
 	// applied lists the commands this incarnation applied to sm (replay
 	// included), in order; prevApplied is the previous incarnation's list,
@@ -176,12 +177,22 @@ func (n *node) handleReady() {
 	}
 }
 
-// persist makes a Ready's records, reservation and executed ids durable.
+// persist writes a Ready's records, reservation and executed ids, and
+// syncs them if the Ready needs it (replica.Ready.NeedsSync), as the
+// daemon's persister does: otherwise they stay pending and a crash before
+// the next sync loses them.
 func (n *node) persist(rd replica.Ready) {
 	s := n.s
+	defer func() {
+		if rd.NeedsSync() && !s.failed() {
+			n.disk.sync()
+			if rd.ReserveSlots != 0 {
+				n.core.SlotsReserved(rd.ReserveSlots)
+			}
+		}
+	}()
 	if rd.ReserveSlots != 0 {
 		n.disk.reserved = max(n.disk.reserved, rd.ReserveSlots)
-		n.core.SlotsReserved(rd.ReserveSlots)
 	}
 	for _, rec := range rd.Instances {
 		s.fp.record(n.id, rec)
@@ -205,14 +216,14 @@ func (n *node) persist(rd replica.Ready) {
 
 // sendEarly puts a Ready's early requests on the network before its records
 // are durable, checking that each is one the core may send early: a
-// ballot-0 PreAccept or Accept for the node's own instance in a slot its
-// disk has reserved, so that a restart never proposes that slot again.
+// PreAccept of the node's own instance in a slot its disk has durably
+// reserved, so that a restart never proposes that slot again.
 func (n *node) sendEarly(msgs []replica.Message) {
 	for _, m := range msgs {
 		if m.From != replica.ReplicaID(n.id) || m.Instance.Replica != m.From || m.Ballot != 0 ||
-			(m.Type != replica.MsgPreAccept && m.Type != replica.MsgAccept) || m.Instance.Slot > n.disk.reserved {
-			n.s.fail("persist-before-send", "replica %d sent %v before persisting it, but only ballot-0 requests for its own reserved slots (up to %d) may go early",
-				n.id, m, n.disk.reserved)
+			m.Type != replica.MsgPreAccept || m.Instance.Slot > n.disk.durableRes {
+			n.s.fail("persist-before-send", "replica %d sent %v before persisting it, but only PreAccepts of its own durably reserved slots (up to %d) may go early",
+				n.id, m, n.disk.durableRes)
 			return
 		}
 		n.s.net.send(m)
@@ -359,6 +370,10 @@ func (n *node) crash(where string) {
 	n.up = false
 	n.incarnation++
 	n.crashes++
+	if lost := n.disk.crash(); lost > 0 {
+		n.unsyncedLost += lost
+		s.trace(traceEntry{kind: tkCrash, node: n.id, note: fmt.Sprintf("%d unsynced writes lost", lost)})
+	}
 	n.core, n.table, n.sm = nil, nil, nil
 	n.prevApplied, n.applied, n.appliedSet = n.applied, nil, nil
 	for _, a := range n.pending {
@@ -372,7 +387,8 @@ func (n *node) crash(where string) {
 // restart brings the node back from its disk: a new core with the same
 // config restores the persisted HardState, and the session table and the
 // state machine are rebuilt by replaying the executed log's commands in
-// order. The replay must reproduce what the node applied before the crash.
+// order. The replay and what the node applied before the crash must agree
+// on their common prefix.
 func (n *node) restart() {
 	s := n.s
 	s.fp.u64(6, uint64(n.id))
@@ -394,7 +410,13 @@ func (n *node) restart() {
 			return
 		}
 	}
-	if len(n.prevApplied) > len(n.applied) || !slices.Equal(n.prevApplied, n.applied[:len(n.prevApplied)]) {
+	// The replay and what was applied before the crash agree on their
+	// common prefix. The replay may be shorter (executions after the last
+	// synced write were lost with it, and happen again when their commits
+	// are learned again: the execution-order invariant checks them across
+	// replicas) or longer (the crash struck between persisting a Ready and
+	// applying it).
+	if m := min(len(n.applied), len(n.prevApplied)); !slices.Equal(n.applied[:m], n.prevApplied[:m]) {
 		s.fail("3. execution consistency", "replica %d: replaying its executed log after a restart applied %v, before the crash it had applied %v",
 			n.id, clipKeys(n.applied), clipKeys(n.prevApplied))
 		return
@@ -412,7 +434,7 @@ func (n *node) restart() {
 // as far along (bal only grows; a phase only advances; a commit is final).
 // It returns why the message is not backed, or "".
 func checkPromise(d *disk, m replica.Message) string {
-	rec, ok := d.records[m.Instance]
+	rec, ok := d.durableRecord(m.Instance)
 	bad := func(what string) string {
 		return fmt.Sprintf("its disk holds %s, which %s", describeRecord(rec, ok), what)
 	}

@@ -38,6 +38,7 @@ type Stats struct {
 	Ticks                                   int64 // virtual time at the end, in ticks
 	Sent, Delivered, Lost, Duplicated, Cuts int
 	Partitions, Crashes                     int
+	UnsyncedLost                            int // writes not yet synced that crashes dropped
 	Ops, OpsOK, OpsUnknown, Attempts        int
 	Instances, Nops                         int
 	// PorcupineTimeouts counts histories porcupine could not decide in time
@@ -332,6 +333,7 @@ func (s *Sim) result() Result {
 	}
 	for _, n := range s.nodes {
 		st.Crashes += n.crashes
+		st.UnsyncedLost += n.unsyncedLost
 	}
 	for _, o := range s.ops {
 		st.Ops++

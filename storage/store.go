@@ -326,6 +326,11 @@ type Update struct {
 	// (replica.Ready.ReserveSlots); a smaller value than the stored one is
 	// ignored, so the reservation never goes down.
 	ReservedSlots uint64
+	// NoSync writes the update without waiting for stable storage
+	// (replica.Ready.NeedsSync is false for all it holds): a crash may lose
+	// it, but only together with every later update, since the next
+	// synced Write makes it durable first (pebble's WAL is sequential).
+	NoSync bool
 }
 
 // Write makes u durable: it writes every record (replacing any earlier
@@ -377,7 +382,7 @@ func (s *Store) Write(u Update) (err error) {
 		}()
 	}
 	if len(executed) == 0 {
-		return s.commit(b)
+		return s.commit(b, u.NoSync)
 	}
 
 	s.execMu.Lock()
@@ -395,15 +400,19 @@ func (s *Store) Write(u Update) (err error) {
 		}
 		pos++
 	}
-	if err := s.commit(b); err != nil {
+	if err := s.commit(b, u.NoSync); err != nil {
 		return err
 	}
 	s.nextPos = pos
 	return nil
 }
 
-func (s *Store) commit(b *pebble.Batch) error {
-	if err := b.Commit(pebble.Sync); err != nil {
+func (s *Store) commit(b *pebble.Batch, noSync bool) error {
+	opts := pebble.Sync
+	if noSync {
+		opts = pebble.NoSync
+	}
+	if err := b.Commit(opts); err != nil {
 		return s.pebbleError("save", err)
 	}
 	return nil
