@@ -46,6 +46,8 @@
 #                                docs/bench/ at the repository root
 #                                (QUICK: in RESULTS; SMOKE: in WORK)
 #   REPORT=0                     no report
+#   WAN=DIR                      also report a bench/wan/run.sh results
+#                                directory (wide-area section)
 #   WORK=DIR                     binaries and server logs (default: a new
 #                                temporary directory; SMOKE deletes it
 #                                after a success unless KEEP_WORK=1)
@@ -60,7 +62,7 @@ truthy() { case ${1:-} in "" | 0 | false | no) return 1 ;; esac; }
 # The variables the caller set: they make up the recorded command.
 SETTING_NAMES=(QUICK SMOKE DURATION WARMUP PARTS MATRIX_REPLICAS MATRIX_SYSTEMS CONFLICTS VALUE_SIZES
 	CLIENT_COUNTS SWEEP_SYSTEMS SWEEP_CLIENTS SWEEP_RATES SWEEP_DURATION HOTKEY_SYSTEMS HOTKEY_CLIENTS
-	HOTKEY_DURATION THRIFTY_CONFLICTS BENCH_ARGS PORT_BASE)
+	HOTKEY_DURATION THRIFTY_CONFLICTS BENCH_ARGS PORT_BASE WAN)
 GIVEN=()
 for v in "${SETTING_NAMES[@]}" RESULTS BENCHMARKS PLOTS REPORT WORK; do
 	[ -n "${!v:-}" ] && GIVEN+=("$v=$(printf '%q' "${!v}")")
@@ -264,6 +266,7 @@ rel_to() { # rel_to DIR PATH: PATH relative to DIR when inside the repository
 }
 COMMAND="${GIVEN[*]}${GIVEN[*]:+ }bash bench/matrix.sh"
 REPORT_ARGS=(-results "$(rel_to "$ROOT/bench/report" "$RESULTS")" -out "$(rel_to "$ROOT/bench/report" "$BENCHMARKS")" -plots "$(rel_to "$ROOT/bench/report" "$PLOTS")")
+[ -z "${WAN:-}" ] || REPORT_ARGS+=(-wan "$(rel_to "$ROOT/bench/report" "$WAN")")
 [ "$PROFILE" = smoke ] && REPORT_ARGS+=(-require-ok)
 REPORT_COMMAND="cd bench/report && go run . ${REPORT_ARGS[*]}"
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)

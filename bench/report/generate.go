@@ -20,6 +20,7 @@ type Options struct {
 	Plots     string // directory of the PNG files
 	RequireOK bool   // fail when a run failed, measured nothing or had errors
 	Command   string // the report's own command line, for the document
+	WAN       string // a bench/wan/run.sh results directory to include, if set
 	Now       time.Time
 }
 
@@ -146,6 +147,11 @@ func Generate(opts Options) error {
 	}
 	for _, kind := range others {
 		w("## Runs of kind %q\n\n%s\n", kind, RunsTable(res.Select(kind)).markdown())
+	}
+	if opts.WAN != "" {
+		if err := writeWAN(w, opts.WAN); err != nil {
+			return err
+		}
 	}
 	writeFailures(w, res)
 	w("## Every run\n\n<details><summary>The %d `epaxosd bench` command lines, in the order they ran</summary>\n\n```sh\n", len(res.Records))

@@ -35,8 +35,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "BENCHMARKS.md", "the Markdown file to write")
 	plots := fs.String("plots", "", "directory for the PNG plots (default: docs/bench beside -out)")
 	requireOK := fs.Bool("require-ok", false, "fail if any run failed, measured no successful operation or had failed operations")
+	wan := fs.String("wan", "", "also report a bench/wan/run.sh results directory (latency.jsonl, hotkey.jsonl)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: report -results DIR [-out BENCHMARKS.md] [-plots DIR] [-require-ok]")
+		fmt.Fprintln(stderr, "Usage: report -results DIR [-out BENCHMARKS.md] [-plots DIR] [-require-ok] [-wan DIR]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -53,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		*plots = filepath.Join(filepath.Dir(*out), "docs", "bench")
 	}
 	cmdline := "report " + strings.Join(args, " ")
-	if err := Generate(Options{Results: *results, Out: *out, Plots: *plots, RequireOK: *requireOK, Command: cmdline}); err != nil {
+	if err := Generate(Options{Results: *results, Out: *out, Plots: *plots, RequireOK: *requireOK, Command: cmdline, WAN: *wan}); err != nil {
 		fmt.Fprintf(stderr, "report: %v\n", err)
 		return 1
 	}
