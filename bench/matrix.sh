@@ -47,7 +47,8 @@
 #                                (QUICK: in RESULTS; SMOKE: in WORK)
 #   REPORT=0                     no report
 #   WAN=DIR                      also report a bench/wan/run.sh results
-#                                directory (wide-area section)
+#                                directory (wide-area section); the full
+#                                report also includes bench/analysis.md
 #   WORK=DIR                     binaries and server logs (default: a new
 #                                temporary directory; SMOKE deletes it
 #                                after a success unless KEEP_WORK=1)
@@ -267,6 +268,8 @@ rel_to() { # rel_to DIR PATH: PATH relative to DIR when inside the repository
 COMMAND="${GIVEN[*]}${GIVEN[*]:+ }bash bench/matrix.sh"
 REPORT_ARGS=(-results "$(rel_to "$ROOT/bench/report" "$RESULTS")" -out "$(rel_to "$ROOT/bench/report" "$BENCHMARKS")" -plots "$(rel_to "$ROOT/bench/report" "$PLOTS")")
 [ -z "${WAN:-}" ] || REPORT_ARGS+=(-wan "$(rel_to "$ROOT/bench/report" "$WAN")")
+# The written analysis (targets, profile) goes into the full report only.
+[ "$PROFILE" != full ] || [ ! -f "$ROOT/bench/analysis.md" ] || REPORT_ARGS+=(-notes ../analysis.md)
 [ "$PROFILE" = smoke ] && REPORT_ARGS+=(-require-ok)
 REPORT_COMMAND="cd bench/report && go run . ${REPORT_ARGS[*]}"
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)

@@ -21,6 +21,7 @@ type Options struct {
 	RequireOK bool   // fail when a run failed, measured nothing or had errors
 	Command   string // the report's own command line, for the document
 	WAN       string // a bench/wan/run.sh results directory to include, if set
+	Notes     string // a Markdown file included after the machine section, if set
 	Now       time.Time
 }
 
@@ -96,6 +97,13 @@ func Generate(opts Options) error {
 	w("are indicative only; runs of the same cell vary by tens of percent.\n\n")
 
 	writeMachine(w, res.Run)
+	if opts.Notes != "" {
+		notes, err := os.ReadFile(opts.Notes)
+		if err != nil {
+			return err
+		}
+		w("%s\n", strings.TrimSpace(string(notes))+"\n")
+	}
 	writeCommands(w, res, opts)
 
 	if rs := res.Select("matrix"); len(rs) > 0 {

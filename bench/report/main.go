@@ -36,8 +36,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	plots := fs.String("plots", "", "directory for the PNG plots (default: docs/bench beside -out)")
 	requireOK := fs.Bool("require-ok", false, "fail if any run failed, measured no successful operation or had failed operations")
 	wan := fs.String("wan", "", "also report a bench/wan/run.sh results directory (latency.jsonl, hotkey.jsonl)")
+	notes := fs.String("notes", "", "a Markdown file to include, verbatim, after the machine section (the analysis)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: report -results DIR [-out BENCHMARKS.md] [-plots DIR] [-require-ok] [-wan DIR]")
+		fmt.Fprintln(stderr, "Usage: report -results DIR [-out BENCHMARKS.md] [-plots DIR] [-require-ok] [-wan DIR] [-notes FILE]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -54,7 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		*plots = filepath.Join(filepath.Dir(*out), "docs", "bench")
 	}
 	cmdline := "report " + strings.Join(args, " ")
-	if err := Generate(Options{Results: *results, Out: *out, Plots: *plots, RequireOK: *requireOK, Command: cmdline, WAN: *wan}); err != nil {
+	if err := Generate(Options{Results: *results, Out: *out, Plots: *plots, RequireOK: *requireOK, Command: cmdline, WAN: *wan, Notes: *notes}); err != nil {
 		fmt.Fprintf(stderr, "report: %v\n", err)
 		return 1
 	}
