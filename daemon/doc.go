@@ -23,5 +23,7 @@
 // goroutine). Every queue between them is bounded (README, "Limits"); the
 // client service admits requests against per-connection and global limits
 // (admission.go). Every 5 s the core loop reports progress and warns when
-// execution stalls (status.go).
+// execution stalls (status.go); with a metrics file configured, a writer
+// goroutine appends one line of statistics per second (metrics.go), fed by
+// the client handlers and the core loop.
 package daemon
