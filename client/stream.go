@@ -170,6 +170,12 @@ func (s *replicaStream) brokenErr() error {
 // (which unblocks Send), so that a request never outlives its deadline
 // here and its retries go elsewhere.
 func (s *replicaStream) send(ctx context.Context, req *epaxospb.ProposeRequest) error {
+	// A select between a done ctx and a free sending slot picks either;
+	// a request past its deadline must not go out (and fail the stream
+	// the other requests share when the timer below fires at once).
+	if err := ctx.Err(); err != nil {
+		return status.FromContextError(err).Err()
+	}
 	select {
 	case s.sending <- struct{}{}:
 	case <-ctx.Done():

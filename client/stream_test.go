@@ -1,6 +1,8 @@
 package client
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -225,4 +227,35 @@ func TestStream_ASendTheReplicaDoesNotReadHeedsTheDeadline(t *testing.T) {
 		t.Fatalf("the live replica served %d writes, want 3", got)
 	}
 	cl.check(t)
+}
+
+// A request whose deadline has already passed is not sent at all: it must
+// not reach the replica, and above all must not fail the stream that the
+// client's other requests share (the send heeds the deadline by failing the
+// stream when a replica stops reading).
+func TestStream_ARequestPastItsDeadlineIsNotSentAndBreaksNothing(t *testing.T) {
+	cl := newCluster()
+	r := startStreamReplica(t, cl, false)
+	c := newClient(t, Config{Addrs: []string{r.addr}})
+	waitReady(t, c, 0)
+	if _, err := c.Propose(testCtx(t), Write, "before", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		ctx, cancel := context.WithCancel(testCtx(t))
+		cancel()
+		if _, err := c.Propose(ctx, Write, fmt.Sprintf("late-%d", i), []byte("x")); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Propose with a done context: %v, want context.Canceled", err)
+		}
+	}
+	if _, err := c.Propose(testCtx(t), Write, "after", []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.streams.Load(); got != 1 {
+		t.Fatalf("%d streams opened: a request past its deadline broke the shared stream", got)
+	}
+	// The test replica answers a read of a missing key with an error.
+	if got, err := c.Propose(testCtx(t), Read, "late-0", nil); err == nil || len(got) != 0 {
+		t.Fatalf("read late-0 = %q, %v: a request past its deadline was applied", got, err)
+	}
 }
