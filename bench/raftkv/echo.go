@@ -1,10 +1,8 @@
 package raftkv
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 
@@ -49,33 +47,7 @@ func NewEcho() *Echo {
 func (e *Echo) Apply(req *epaxospb.ProposeRequest) Result {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	id, seq := req.GetClientId(), req.GetSeq()
-	if id != 0 {
-		if last, ok := e.sessions[id]; ok {
-			if seq == last.Seq {
-				return last.Result
-			}
-			if seq < last.Seq {
-				return Result{Stale: true}
-			}
-		}
-	}
-	var r Result
-	key := string(req.GetKey())
-	switch req.GetAccess() {
-	case epaxospb.Access_READ:
-		r.Value = e.data[key] // stored slices are never modified, only replaced
-	case epaxospb.Access_WRITE:
-		e.data[key] = bytes.Clone(req.GetValue())
-	case epaxospb.Access_DELETE:
-		delete(e.data, key)
-	default:
-		r.Err = fmt.Sprintf("kv: unsupported access %v", req.GetAccess())
-	}
-	if id != 0 {
-		e.sessions[id] = session{Seq: seq, Result: r}
-	}
-	return r
+	return applyRequest(e.data, e.sessions, req)
 }
 
 // answer checks and applies req; the error is a gRPC status.
@@ -85,8 +57,7 @@ func (e *Echo) answer(req *epaxospb.ProposeRequest) (*epaxospb.ProposeResponse, 
 	}
 	r := e.Apply(req)
 	if r.Stale {
-		return nil, status.Errorf(codes.FailedPrecondition,
-			"request %d of client %x was superseded by a newer request of that client; its result is no longer known", req.GetSeq(), req.GetClientId())
+		return nil, staleError(req)
 	}
 	return &epaxospb.ProposeResponse{Value: r.Value, Error: r.Err}, nil
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/hashicorp/raft"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/epaxosd/epaxosd/proto/epaxospb"
@@ -77,9 +79,16 @@ func (f *FSM) apply(l *raft.Log) any {
 	if err := proto.Unmarshal(l.Data, &req); err != nil {
 		return Result{Err: fmt.Sprintf("raftkv: undecodable log entry %d: %v", l.Index, err)}
 	}
+	return applyRequest(f.data, f.sessions, &req)
+}
+
+// applyRequest applies req to a kv store and its session table, with the
+// kv plugin's semantics, and returns its Result: the FSM's and the echo
+// server's one store logic.
+func applyRequest(data map[string][]byte, sessions map[uint64]session, req *epaxospb.ProposeRequest) Result {
 	id, seq := req.GetClientId(), req.GetSeq()
 	if id != 0 {
-		if last, ok := f.sessions[id]; ok {
+		if last, ok := sessions[id]; ok {
 			if seq == last.Seq {
 				return last.Result // a retry of the applied request: same answer
 			}
@@ -92,18 +101,25 @@ func (f *FSM) apply(l *raft.Log) any {
 	key := string(req.GetKey())
 	switch req.GetAccess() {
 	case epaxospb.Access_READ:
-		r.Value = f.data[key] // stored slices are never modified, only replaced
+		r.Value = data[key] // stored slices are never modified, only replaced
 	case epaxospb.Access_WRITE:
-		f.data[key] = bytes.Clone(req.GetValue())
+		data[key] = bytes.Clone(req.GetValue())
 	case epaxospb.Access_DELETE:
-		delete(f.data, key)
+		delete(data, key)
 	default:
 		r.Err = fmt.Sprintf("kv: unsupported access %v", req.GetAccess())
 	}
 	if id != 0 {
-		f.sessions[id] = session{Seq: seq, Result: r}
+		sessions[id] = session{Seq: seq, Result: r}
 	}
 	return r
+}
+
+// staleError is the answer to a request a newer one of its client
+// superseded before it was applied.
+func staleError(req *epaxospb.ProposeRequest) error {
+	return status.Errorf(codes.FailedPrecondition,
+		"request %d of client %x was superseded by a newer request of that client; its result is no longer known", req.GetSeq(), req.GetClientId())
 }
 
 // Get returns the value of key in this node's copy of the store, which may

@@ -431,8 +431,7 @@ func (s *service) Propose(ctx context.Context, req *epaxospb.ProposeRequest) (*e
 		return nil, status.Errorf(codes.Internal, "raftkv %s: unexpected FSM response %T", s.n.self.ID, f.Response())
 	}
 	if res.Stale {
-		return nil, status.Errorf(codes.FailedPrecondition,
-			"request %d of client %x was superseded by a newer request of that client; its result is no longer known", req.GetSeq(), req.GetClientId())
+		return nil, staleError(req)
 	}
 	return &epaxospb.ProposeResponse{Value: res.Value, Error: res.Err}, nil
 }
