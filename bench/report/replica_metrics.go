@@ -1,11 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -42,24 +37,11 @@ func (res *Results) ReplicaMetrics(r *Record) (map[string][]ReplicaInterval, err
 	out := make(map[string][]ReplicaInterval)
 	for _, path := range paths {
 		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), filepath.Base(base)+"."), ".metrics.jsonl")
-		b, err := os.ReadFile(path)
+		ivs, err := readJSONLines[ReplicaInterval](path)
 		if err != nil {
 			return nil, err
 		}
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for n := 1; sc.Scan(); n++ {
-			if strings.TrimSpace(sc.Text()) == "" {
-				continue
-			}
-			var iv ReplicaInterval
-			if err := json.Unmarshal(sc.Bytes(), &iv); err != nil {
-				return nil, fmt.Errorf("%s:%d: %w", path, n, err)
-			}
-			out[name] = append(out[name], iv)
-		}
-		if err := sc.Err(); err != nil {
-			return nil, err
-		}
+		out[name] = ivs
 	}
 	return out, nil
 }

@@ -145,6 +145,29 @@ func Load(dir string) (*Results, error) {
 	return res, nil
 }
 
+// readJSONLines decodes a file of one JSON object per line, skipping blank
+// lines; errors name the file and line.
+func readJSONLines[T any](path string) ([]T, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		var v T
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		out = append(out, v)
+	}
+	return out, sc.Err()
+}
+
 // Series reads a run's per-second statistics; measured only drops the
 // intervals that began during the warmup.
 func (res *Results) Series(r *Record, measured bool) ([]Interval, error) {
@@ -155,27 +178,17 @@ func (res *Results) Series(r *Record, measured bool) ([]Interval, error) {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(res.Dir, path)
 	}
-	b, err := os.ReadFile(path)
+	all, err := readJSONLines[Interval](path)
 	if err != nil {
 		return nil, err
 	}
 	var out []Interval
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
+	for _, iv := range all {
+		if !measured || !iv.Warmup {
+			out = append(out, iv)
 		}
-		var iv Interval
-		if err := json.Unmarshal([]byte(line), &iv); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
-		}
-		if measured && iv.Warmup {
-			continue
-		}
-		out = append(out, iv)
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // Select returns the records of kind, the last one for each (system,

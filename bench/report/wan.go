@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 )
 
 // WANRecord is one line of bench/wan/run.sh's latency.jsonl or
@@ -35,27 +31,11 @@ type WANRecord struct {
 // LoadWAN reads a bench/wan results directory; a missing file gives no
 // records.
 func LoadWAN(dir, name string) ([]WANRecord, error) {
-	f, err := os.Open(filepath.Join(dir, name))
+	recs, err := readJSONLines[WANRecord](filepath.Join(dir, name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []WANRecord
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		if strings.TrimSpace(sc.Text()) == "" {
-			continue
-		}
-		var r WANRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", filepath.Join(dir, name), n, err)
-		}
-		out = append(out, r)
-	}
-	return out, sc.Err()
+	return recs, err
 }
 
 func num(p *float64, format string) string {
