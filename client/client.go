@@ -115,7 +115,7 @@ type Config struct {
 	// replica with a tls block refuses.
 	TLS *tls.Config
 	// Unary sends every request as its own unary call instead of on the
-	// shared ProposeStream to each replica (see stream.go); slower, for
+	// shared ProposeBatches stream to each replica (see stream.go); slower, for
 	// comparison and for servers that do not serve streams well.
 	Unary bool
 	// DialOptions are appended to the client's own (credentials, message
@@ -160,9 +160,11 @@ type Client struct {
 
 	mu      sync.Mutex
 	closed  bool
-	streams []*replicaStream // per replica: the open ProposeStream, if any
-	unary   []bool           // per replica: it does not serve ProposeStream
+	streams []*replicaStream // per replica: the open ProposeBatches stream, if any
+	unary   []bool           // per replica: it does not serve ProposeBatches
 	opening []sync.Mutex     // per replica: held while a stream is opened
+	// retiredMessages counts the messages of streams that broke.
+	retiredMessages uint64
 
 	streamAttempts, unaryAttempts atomic.Uint64
 	free                          []*session // idle sessions, reused LIFO
@@ -314,13 +316,23 @@ func (c *Client) attempt(ctx context.Context, i int, req *epaxospb.ProposeReques
 
 // Stats counts a Client's attempts by how they were sent.
 type Stats struct {
-	StreamAttempts uint64 // requests sent on a replica's ProposeStream
+	StreamAttempts uint64 // requests sent on a replica's ProposeBatches stream
+	StreamMessages uint64 // messages that carried them
 	UnaryAttempts  uint64 // requests sent as unary calls
 }
 
 // Stats returns the attempts made so far.
 func (c *Client) Stats() Stats {
-	return Stats{StreamAttempts: c.streamAttempts.Load(), UnaryAttempts: c.unaryAttempts.Load()}
+	c.mu.Lock()
+	messages := c.retiredMessages
+	streams := c.streams
+	c.mu.Unlock()
+	for _, s := range streams {
+		if s != nil {
+			messages += s.sentMessages()
+		}
+	}
+	return Stats{StreamAttempts: c.streamAttempts.Load(), StreamMessages: messages, UnaryAttempts: c.unaryAttempts.Load()}
 }
 
 // retryable reports whether err, from an attempt whose caller's context is

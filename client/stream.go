@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"google.golang.org/grpc/codes"
@@ -13,33 +14,58 @@ import (
 	"github.com/epaxosd/epaxosd/proto/epaxospb"
 )
 
-// A Client sends its requests to a replica over one ProposeStream shared by
-// every concurrent Propose (the replica answers them in completion order),
-// rather than one unary call each: a gRPC unary call costs tens of
-// microseconds of CPU at both ends, a message on an open stream well under
-// one. A replica that does not serve ProposeStream (an older server, or
-// another implementation of the Client service) is sent unary calls.
+// A Client sends its requests to a replica over one ProposeBatches stream
+// shared by every concurrent Propose, rather than one unary call each: a
+// gRPC unary call costs tens of microseconds of CPU at both ends, a message
+// on an open stream a few, and a request inside a message well under one.
+// One goroutine per stream sends: whatever requests are queued when it
+// wakes go out in one message (at most MaxBatchBytes), so that the busier
+// the client, the more each message carries, with no added wait. The
+// replica answers in completion order, many answers per message. A replica
+// that does not serve ProposeBatches (an older server, or another
+// implementation of the Client service) is sent unary calls.
+
+// MaxBatchBytes bounds the requests the client puts in one message of a
+// stream (a single larger request goes alone).
+const MaxBatchBytes = 4 << 20
 
 // requestKey names a request on a stream.
 type requestKey struct{ clientID, seq uint64 }
 
-// replicaStream is the open ProposeStream to one replica.
+// replicaStream is the open ProposeBatches stream to one replica.
 type replicaStream struct {
-	stream epaxospb.Client_ProposeStreamClient
+	stream epaxospb.Client_ProposeBatchesClient
 	cancel context.CancelFunc
-	// sending admits one sender at a time (gRPC allows no more); a
-	// channel rather than a mutex, so that waiting for it heeds a
-	// request's deadline.
-	sending chan struct{}
+	wake   chan struct{} // signalled when queue grows
 
-	mu      sync.Mutex
-	waiting map[requestKey]chan *epaxospb.ProposeResponse
-	err     error         // why the stream broke; set once
-	broken  chan struct{} // closed when it broke
+	mu       sync.Mutex
+	waiting  map[requestKey]*streamCall
+	queue    []*streamCall // waiting for the sender, oldest first
+	err      error         // why the stream broke; set once
+	broken   chan struct{} // closed when it broke
+	messages uint64        // messages sent, for Stats
 }
 
-// errUnary says a replica does not serve ProposeStream.
-var errUnary = errors.New("replica does not serve ProposeStream")
+// streamCall is one request on a stream.
+type streamCall struct {
+	req    *epaxospb.ProposeRequest
+	ctx    context.Context
+	answer chan *epaxospb.ProposeResponse // buffered: the receiver never blocks
+	state  callState                      // guarded by the stream's mu
+}
+
+// callState is where a streamCall is on its way out.
+type callState int
+
+const (
+	queued    callState = iota // in the queue
+	sending                    // in the message being sent
+	sent                       // sent; waiting for its answer
+	abandoned                  // its caller gave up while it was queued: never sent
+)
+
+// errUnary says a replica does not serve ProposeBatches.
+var errUnary = errors.New("replica does not serve ProposeBatches")
 
 // streamTo returns the open stream to replica i, opening one if there is
 // none or the last one broke. It returns errUnary when requests to i must
@@ -74,22 +100,26 @@ func (c *Client) streamTo(i int) (*replicaStream, error) {
 	}
 	c.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := c.stubs[i].ProposeStream(ctx)
+	st, err := c.stubs[i].ProposeBatches(ctx)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	s := &replicaStream{stream: st, cancel: cancel, sending: make(chan struct{}, 1),
-		waiting: make(map[requestKey]chan *epaxospb.ProposeResponse), broken: make(chan struct{})}
+	s := &replicaStream{stream: st, cancel: cancel, wake: make(chan struct{}, 1),
+		waiting: make(map[requestKey]*streamCall), broken: make(chan struct{})}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		cancel()
 		return nil, ErrClosed
 	}
+	if old := c.streams[i]; old != nil {
+		c.retiredMessages += old.sentMessages()
+	}
 	c.streams[i] = s
 	c.mu.Unlock()
 	go c.receive(i, s)
+	go s.sendLoop()
 	return s, nil
 }
 
@@ -106,7 +136,7 @@ func (s *replicaStream) isBroken() bool {
 // receive hands each response on s to its waiting request until s breaks.
 func (c *Client) receive(i int, s *replicaStream) {
 	for {
-		resp, err := s.stream.Recv()
+		m, err := s.stream.Recv()
 		if err != nil {
 			if status.Code(err) == codes.Unimplemented {
 				c.mu.Lock()
@@ -117,14 +147,15 @@ func (c *Client) receive(i int, s *replicaStream) {
 			s.fail(err)
 			return
 		}
-		k := requestKey{resp.GetClientId(), resp.GetSeq()}
 		s.mu.Lock()
-		ch, ok := s.waiting[k]
-		delete(s.waiting, k)
-		s.mu.Unlock()
-		if ok {
-			ch <- resp // buffered: never blocks
+		for _, resp := range m.GetResponses() {
+			k := requestKey{resp.GetClientId(), resp.GetSeq()}
+			if call, ok := s.waiting[k]; ok {
+				delete(s.waiting, k)
+				call.answer <- resp // buffered, and answered once: never blocks
+			}
 		}
+		s.mu.Unlock()
 	}
 }
 
@@ -140,6 +171,7 @@ func (s *replicaStream) fail(err error) {
 	}
 	s.err = err
 	s.waiting = nil
+	s.queue = nil
 	close(s.broken)
 	s.mu.Unlock()
 	s.cancel()
@@ -164,72 +196,116 @@ func (s *replicaStream) brokenErr() error {
 	return status.Errorf(codes.Unavailable, "stream to the replica broke: %v", err)
 }
 
-// send sends req, waiting at most until ctx is done. A replica that stops
-// reading the stream (it holds too many of its requests, or hangs) makes
-// Send block on flow control; if ctx ends meanwhile, the stream is failed
-// (which unblocks Send), so that a request never outlives its deadline
-// here and its retries go elsewhere.
-func (s *replicaStream) send(ctx context.Context, req *epaxospb.ProposeRequest) error {
-	// A select between a done ctx and a free sending slot picks either;
-	// a request past its deadline must not go out (and fail the stream
-	// the other requests share when the timer below fires at once).
-	if err := ctx.Err(); err != nil {
-		return status.FromContextError(err).Err()
+// sendLoop sends the queued requests, as many per message as are queued,
+// until s breaks.
+func (s *replicaStream) sendLoop() {
+	var reqs []*epaxospb.ProposeRequest
+	var batch []*streamCall
+	for {
+		select {
+		case <-s.wake:
+		case <-s.broken:
+			return
+		}
+		for {
+			batch, reqs = s.take(batch[:0], reqs[:0])
+			if len(batch) == 0 {
+				break
+			}
+			err := s.stream.Send(&epaxospb.ProposeRequests{Requests: reqs})
+			s.mu.Lock()
+			for _, call := range batch {
+				call.state = sent
+			}
+			s.messages++
+			s.mu.Unlock()
+			clear(batch)
+			clear(reqs)
+			if errors.Is(err, io.EOF) {
+				// The stream has ended; receive gets the reason from Recv
+				// (Unimplemented, say) and fails s with it.
+				<-s.broken
+				return
+			}
+			if err != nil {
+				s.fail(fmt.Errorf("send: %w", err))
+				return
+			}
+		}
 	}
-	select {
-	case s.sending <- struct{}{}:
-	case <-ctx.Done():
-		return status.FromContextError(ctx.Err()).Err()
-	case <-s.broken:
-		return s.brokenErr()
-	}
-	defer func() { <-s.sending }()
-	stop := context.AfterFunc(ctx, func() {
-		s.fail(status.Error(codes.Unavailable, "the replica did not take a request before its deadline"))
-	})
-	err := s.stream.Send(req)
-	if !stop() && err == nil {
-		// The deadline passed just as the send finished; the stream is
-		// being failed, so the answer will not come on it.
-		return status.FromContextError(ctx.Err()).Err()
-	}
-	return err
 }
 
-// proposeOnStream sends req on s and waits for its answer.
+// take moves the queued requests that fit in one message into batch and
+// reqs, marking them sending. Requests whose callers have given up, or
+// whose deadline has passed, are dropped: they never go out.
+func (s *replicaStream) take(batch []*streamCall, reqs []*epaxospb.ProposeRequest) ([]*streamCall, []*epaxospb.ProposeRequest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, size := 0, 0
+	for ; n < len(s.queue); n++ {
+		call := s.queue[n]
+		if call.state == abandoned {
+			continue
+		}
+		if call.ctx.Err() != nil {
+			call.state = abandoned // its caller returns the context's error
+			continue
+		}
+		b := requestBytes(call.req)
+		if len(batch) > 0 && size+b > MaxBatchBytes {
+			break
+		}
+		size += b
+		call.state = sending
+		batch = append(batch, call)
+		reqs = append(reqs, call.req)
+	}
+	clear(s.queue[:n])
+	s.queue = s.queue[n:]
+	if len(s.queue) == 0 {
+		s.queue = s.queue[:0:0] // let the emptied array go
+	}
+	return batch, reqs
+}
+
+// requestBytes is about what req takes in a message.
+func requestBytes(req *epaxospb.ProposeRequest) int {
+	return len(req.Key) + len(req.Value) + 32
+}
+
+// sentMessages returns how many messages s has sent.
+func (s *replicaStream) sentMessages() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.messages
+}
+
+// propose queues req on s and waits for its answer. A request whose
+// deadline passes while it is queued is never sent. One whose deadline
+// passes while its message is being sent fails the stream: the replica
+// has stopped reading it (it holds too many of its requests, or hangs), so
+// that a request never outlives its deadline here and its retries, and
+// those of the requests behind it, go elsewhere.
 func (s *replicaStream) propose(ctx context.Context, req *epaxospb.ProposeRequest) (*epaxospb.ProposeResponse, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, status.FromContextError(err).Err()
+	}
 	k := requestKey{req.ClientId, req.Seq}
-	ch := make(chan *epaxospb.ProposeResponse, 1)
+	call := &streamCall{req: req, ctx: ctx, answer: make(chan *epaxospb.ProposeResponse, 1)}
 	s.mu.Lock()
 	if s.err != nil {
 		s.mu.Unlock()
 		return nil, s.brokenErr()
 	}
-	s.waiting[k] = ch
+	s.waiting[k] = call
+	s.queue = append(s.queue, call)
 	s.mu.Unlock()
-	forget := func() {
-		s.mu.Lock()
-		if s.waiting != nil && s.waiting[k] == ch {
-			delete(s.waiting, k)
-		}
-		s.mu.Unlock()
-	}
-	if err := s.send(ctx, req); err != nil {
-		forget()
-		if ctx.Err() != nil {
-			return nil, status.FromContextError(ctx.Err()).Err()
-		}
-		// Send reports io.EOF when the stream has ended; Recv, in receive,
-		// gets the reason (Unimplemented, say), so wait for it.
-		select {
-		case <-s.broken:
-		case <-ctx.Done():
-			s.fail(fmt.Errorf("send: %w", err))
-		}
-		return nil, s.brokenErr()
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 	select {
-	case resp := <-ch:
+	case resp := <-call.answer:
 		if code := codes.Code(resp.GetCode()); code != codes.OK {
 			return nil, status.Error(code, resp.GetMessage())
 		}
@@ -237,7 +313,18 @@ func (s *replicaStream) propose(ctx context.Context, req *epaxospb.ProposeReques
 	case <-s.broken:
 		return nil, s.brokenErr()
 	case <-ctx.Done():
-		forget()
+		s.mu.Lock()
+		state := call.state
+		if state == queued {
+			call.state = abandoned
+		}
+		if s.waiting != nil && s.waiting[k] == call {
+			delete(s.waiting, k)
+		}
+		s.mu.Unlock()
+		if state == sending {
+			s.fail(status.Error(codes.Unavailable, "the replica did not take a request before its deadline"))
+		}
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 }

@@ -18,45 +18,47 @@ import (
 	"github.com/epaxosd/epaxosd/proto/epaxospb"
 )
 
-// streamReplica is a fake replica that also serves ProposeStream, answering
-// each request (through the unary handler's logic) as it completes. If
-// breakOnFirst is set, its first stream fails as soon as it has read a
-// request, without answering: a replica dying mid-request.
+// streamReplica is a fake replica that also serves ProposeBatches,
+// answering each request (through the unary handler's logic) as it
+// completes. If breakOnFirst is set, its first stream fails as soon as it
+// has read a request, without answering: a replica dying mid-request.
 type streamReplica struct {
 	*replica
 	breakOnFirst bool
 	streams      atomic.Int32
 }
 
-func (r *streamReplica) ProposeStream(st epaxospb.Client_ProposeStreamServer) error {
+func (r *streamReplica) ProposeBatches(st epaxospb.Client_ProposeBatchesServer) error {
 	n := r.streams.Add(1)
 	var sendMu sync.Mutex
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		req, err := st.Recv()
+		m, err := st.Recv()
 		if err != nil {
 			return nil
 		}
-		if r.breakOnFirst && n == 1 {
-			r.mu.Lock()
-			r.seen = append(r.seen, reqID{req.ClientId, req.Seq})
-			r.mu.Unlock()
-			return status.Error(codes.Unavailable, "replica crashed")
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := r.Propose(st.Context(), req)
-			if err != nil {
-				s := status.Convert(err)
-				resp = &epaxospb.ProposeResponse{Code: uint32(s.Code()), Message: s.Message()}
+		for _, req := range m.Requests {
+			if r.breakOnFirst && n == 1 {
+				r.mu.Lock()
+				r.seen = append(r.seen, reqID{req.ClientId, req.Seq})
+				r.mu.Unlock()
+				return status.Error(codes.Unavailable, "replica crashed")
 			}
-			out := &epaxospb.ProposeResponse{ClientId: req.ClientId, Seq: req.Seq, Value: resp.Value, Error: resp.Error, Code: resp.Code, Message: resp.Message}
-			sendMu.Lock()
-			defer sendMu.Unlock()
-			st.Send(out)
-		}()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := r.Propose(st.Context(), req)
+				if err != nil {
+					s := status.Convert(err)
+					resp = &epaxospb.ProposeResponse{Code: uint32(s.Code()), Message: s.Message()}
+				}
+				out := &epaxospb.ProposeResponse{ClientId: req.ClientId, Seq: req.Seq, Value: resp.Value, Error: resp.Error, Code: resp.Code, Message: resp.Message}
+				sendMu.Lock()
+				defer sendMu.Unlock()
+				st.Send(&epaxospb.ProposeResponses{Responses: []*epaxospb.ProposeResponse{out}})
+			}()
+		}
 	}
 }
 
@@ -87,7 +89,7 @@ func waitReady(t *testing.T, c *Client, i int) {
 	}
 }
 
-// Concurrent Proposes to a replica share one ProposeStream, and every
+// Concurrent Proposes to a replica share one ProposeBatches stream, and every
 // answer reaches the request it belongs to.
 func TestStream_ConcurrentProposalsShareOneStream(t *testing.T) {
 	cl := newCluster()
@@ -123,8 +125,8 @@ func TestStream_ConcurrentProposalsShareOneStream(t *testing.T) {
 	if got := r.streams.Load(); got != 1 {
 		t.Errorf("%d streams opened, want 1 shared", got)
 	}
-	if s := c.Stats(); s.StreamAttempts != workers*each*2 || s.UnaryAttempts != 0 {
-		t.Errorf("stats %+v, want every attempt on the stream", s)
+	if s := c.Stats(); s.StreamAttempts != workers*each*2 || s.UnaryAttempts != 0 || s.StreamMessages == 0 || s.StreamMessages > s.StreamAttempts {
+		t.Errorf("stats %+v, want every attempt on the stream, in at most as many messages", s)
 	}
 	cl.check(t)
 }
@@ -162,7 +164,7 @@ func TestStream_BrokenStreamFailsOverWithSameSeq(t *testing.T) {
 	cl.check(t)
 }
 
-// A replica without ProposeStream (Unimplemented) is sent unary calls.
+// A replica without ProposeBatches (Unimplemented) is sent unary calls.
 func TestStream_ReplicaWithoutStreamsGetsUnaryCalls(t *testing.T) {
 	cl := newCluster()
 	r := startReplica(t, cl, nil) // unary only
@@ -182,14 +184,14 @@ func TestStream_ReplicaWithoutStreamsGetsUnaryCalls(t *testing.T) {
 	cl.check(t)
 }
 
-// deafReplica serves ProposeStream but never reads from it (a replica that
+// deafReplica serves ProposeBatches but never reads from it (a replica that
 // holds its limit of a stream's requests, or hangs): Send blocks on flow
 // control once the window is full.
 type deafReplica struct {
 	epaxospb.UnimplementedClientServer
 }
 
-func (deafReplica) ProposeStream(st epaxospb.Client_ProposeStreamServer) error {
+func (deafReplica) ProposeBatches(st epaxospb.Client_ProposeBatchesServer) error {
 	<-st.Context().Done()
 	return nil
 }

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"io"
 	"sync"
@@ -31,6 +32,17 @@ const MaxStreamInFlight = 1024
 // the replica shuts down or the stream breaks. After the client
 // half-closes, every request read is still answered before the call ends.
 func (s *clientService) ProposeStream(stream epaxospb.Client_ProposeStreamServer) error {
+	return s.serveStream(oneByOne{stream})
+}
+
+// ProposeBatches is ProposeStream with many requests and answers per
+// message: the answers ready when the writer wakes go out together.
+func (s *clientService) ProposeBatches(stream epaxospb.Client_ProposeBatchesServer) error {
+	return s.serveStream(batched{stream})
+}
+
+// serveStream runs one call of ProposeStream or ProposeBatches.
+func (s *clientService) serveStream(stream requestStream) error {
 	ps := &proposeStream{
 		svc:      s,
 		stream:   stream,
@@ -44,10 +56,10 @@ func (s *clientService) ProposeStream(stream epaxospb.Client_ProposeStreamServer
 	return ps.sendLoop()
 }
 
-// proposeStream is one ProposeStream call's state.
+// proposeStream is the state of one ProposeStream or ProposeBatches call.
 type proposeStream struct {
 	svc    *clientService
-	stream epaxospb.Client_ProposeStreamServer
+	stream requestStream
 
 	mu       sync.Mutex
 	out      []*epaxospb.ProposeResponse // answers not yet sent
@@ -76,77 +88,86 @@ func (ps *proposeStream) receiveLoop() error {
 		if err := ps.waitForSpace(); err != nil {
 			return err
 		}
-		req, err := ps.stream.Recv()
+		reqs, err := ps.stream.recv()
 		start := time.Now()
 		if errors.Is(err, io.EOF) {
-			ps.mu.Lock()
-			ps.inFlight-- // the slot reserved for a request that never came
-			ps.mu.Unlock()
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		size, err := ps.svc.d.admission.admit(ctx, req)
-		if err != nil {
-			ps.answer(nil, failed(req, err))
-			continue
-		}
-		cmd, err := commandFromRequest(req)
-		if err != nil {
-			ps.answer(nil, failed(req, status.Error(codes.InvalidArgument, err.Error())))
-			ps.svc.d.admission.release(size)
-			continue
-		}
-		r := &streamRequest{clientID: cmd.ClientID, seq: cmd.Seq, size: size, start: start}
 		ps.mu.Lock()
-		if ps.closed {
-			ps.mu.Unlock()
-			ps.svc.d.admission.release(size)
-			return errStreamClosed
-		}
-		n := ps.next
-		ps.next++
-		ps.pending[n] = r
+		ps.inFlight += len(reqs)
 		ps.mu.Unlock()
-		res, done, cancel := ps.svc.d.sessions.Subscribe(cmd.ClientID, cmd.Seq, func(res session.Result) {
-			ps.answer(&n, response(r.clientID, r.seq, res))
-		})
-		if done {
-			ps.answer(&n, response(r.clientID, r.seq, res))
-			continue
-		}
-		ps.mu.Lock()
-		if ps.closed {
-			// close ran before the subscription was recorded: withdraw it here.
-			ps.mu.Unlock()
-			cancel()
-			return errStreamClosed
-		}
-		r.cancel = cancel
-		ps.mu.Unlock()
-		select {
-		case ps.svc.d.proposals <- cmd:
-		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
-		case <-ps.svc.d.stopping:
-			return status.Error(codes.Unavailable, "replica is shutting down")
+		for _, req := range reqs {
+			if err := ps.propose(ctx, req, start); err != nil {
+				return err
+			}
 		}
 	}
 }
 
-// waitForSpace reserves a slot for the next request, waiting while
-// MaxStreamInFlight requests are held.
+// propose admits, registers and proposes one request read at start; an
+// error ends the call.
+func (ps *proposeStream) propose(ctx context.Context, req *epaxospb.ProposeRequest, start time.Time) error {
+	size, err := ps.svc.d.admission.admit(ctx, req)
+	if err != nil {
+		ps.answer(nil, failed(req, err))
+		return nil
+	}
+	cmd, err := commandFromRequest(req)
+	if err != nil {
+		ps.answer(nil, failed(req, status.Error(codes.InvalidArgument, err.Error())))
+		ps.svc.d.admission.release(size)
+		return nil
+	}
+	r := &streamRequest{clientID: cmd.ClientID, seq: cmd.Seq, size: size, start: start}
+	ps.mu.Lock()
+	if ps.closed {
+		ps.mu.Unlock()
+		ps.svc.d.admission.release(size)
+		return errStreamClosed
+	}
+	n := ps.next
+	ps.next++
+	ps.pending[n] = r
+	ps.mu.Unlock()
+	res, done, cancel := ps.svc.d.sessions.Subscribe(cmd.ClientID, cmd.Seq, func(res session.Result) {
+		ps.answer(&n, response(r.clientID, r.seq, res))
+	})
+	if done {
+		ps.answer(&n, response(r.clientID, r.seq, res))
+		return nil
+	}
+	ps.mu.Lock()
+	if ps.closed {
+		// close ran before the subscription was recorded: withdraw it here.
+		ps.mu.Unlock()
+		cancel()
+		return errStreamClosed
+	}
+	r.cancel = cancel
+	ps.mu.Unlock()
+	select {
+	case ps.svc.d.proposals <- cmd:
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	case <-ps.svc.d.stopping:
+		return status.Error(codes.Unavailable, "replica is shutting down")
+	}
+	return nil
+}
+
+// waitForSpace waits while MaxStreamInFlight or more requests are held.
 func (ps *proposeStream) waitForSpace() error {
 	ctx := ps.stream.Context()
 	for {
 		ps.mu.Lock()
-		if ps.inFlight < MaxStreamInFlight {
-			ps.inFlight++
-			ps.mu.Unlock()
+		full := ps.inFlight >= MaxStreamInFlight
+		ps.mu.Unlock()
+		if !full {
 			return nil
 		}
-		ps.mu.Unlock()
 		select {
 		case <-ps.space:
 		case <-ctx.Done():
@@ -198,13 +219,11 @@ func (ps *proposeStream) sendLoop() error {
 		batch, ps.out = ps.out, batch[:0]
 		idle := ps.inFlight == 0
 		ps.mu.Unlock()
-		for i, resp := range batch {
-			if err := ps.stream.Send(resp); err != nil {
+		if len(batch) > 0 {
+			if err := ps.stream.send(batch); err != nil {
 				return err
 			}
-			batch[i] = nil
-		}
-		if len(batch) > 0 {
+			clear(batch)
 			continue
 		}
 		if halfClosed && idle {
@@ -256,4 +275,76 @@ func response(clientID, seq uint64, r session.Result) *epaxospb.ProposeResponse 
 func failed(req *epaxospb.ProposeRequest, err error) *epaxospb.ProposeResponse {
 	st := status.Convert(err)
 	return &epaxospb.ProposeResponse{ClientId: req.GetClientId(), Seq: req.GetSeq(), Code: uint32(st.Code()), Message: st.Message()}
+}
+
+// requestStream is the call ProposeStream or ProposeBatches serves, seen
+// as batches of requests and answers.
+type requestStream interface {
+	Context() context.Context
+	// recv returns the requests of the next message.
+	recv() ([]*epaxospb.ProposeRequest, error)
+	// send sends answers, in as few messages as the stream allows.
+	send([]*epaxospb.ProposeResponse) error
+}
+
+// oneByOne is ProposeStream: one request or answer per message.
+type oneByOne struct {
+	epaxospb.Client_ProposeStreamServer
+}
+
+func (s oneByOne) recv() ([]*epaxospb.ProposeRequest, error) {
+	req, err := s.Recv()
+	if err != nil {
+		return nil, err
+	}
+	return []*epaxospb.ProposeRequest{req}, nil
+}
+
+func (s oneByOne) send(resps []*epaxospb.ProposeResponse) error {
+	for _, resp := range resps {
+		if err := s.Send(resp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// batched is ProposeBatches: as many answers per message as fit in
+// MaxBatchBytes.
+type batched struct {
+	epaxospb.Client_ProposeBatchesServer
+}
+
+// MaxBatchBytes bounds the answers ProposeBatches puts in one message (a
+// single larger answer goes alone), well below the clients' 64 MiB limit on
+// a message.
+const MaxBatchBytes = 4 << 20
+
+func (s batched) recv() ([]*epaxospb.ProposeRequest, error) {
+	m, err := s.Recv()
+	if err != nil {
+		return nil, err
+	}
+	return m.GetRequests(), nil
+}
+
+func (s batched) send(resps []*epaxospb.ProposeResponse) error {
+	for len(resps) > 0 {
+		n, size := 0, 0
+		for n < len(resps) && (n == 0 || size+responseBytes(resps[n]) <= MaxBatchBytes) {
+			size += responseBytes(resps[n])
+			n++
+		}
+		if err := s.Send(&epaxospb.ProposeResponses{Responses: resps[:n]}); err != nil {
+			return err
+		}
+		resps = resps[n:]
+	}
+	return nil
+}
+
+// responseBytes is about what resp takes in a message (its variable-length
+// fields and a bound on the rest), cheaper to compute than proto.Size.
+func responseBytes(resp *epaxospb.ProposeResponse) int {
+	return len(resp.Value) + len(resp.Error) + len(resp.Message) + 48
 }

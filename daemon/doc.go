@@ -4,7 +4,7 @@
 //
 // Data flow:
 //
-//	client gRPC ─Propose/ProposeStream─▶ proposals ─┐
+//	client gRPC ─Propose/ProposeBatches─▶ proposals ┐
 //	peer streams ──Inbox──────────────▶ messages ───┼─▶ core loop ──Ready──▶ persister
 //	ticker ─────────────────────────────▶ Tick ─────┘                         │
 //	                          storage (one synced batch per run of Readies) ◀─┤

@@ -13,7 +13,7 @@ import (
 )
 
 // Echo is the benchmarks' unreplicated baseline: it serves epaxosd's Client
-// service (unary Propose and the bidirectional ProposeStream) by applying
+// service (unary Propose and the bidirectional ProposeBatches) by applying
 // each request at once to one in-memory store, with no replication, no log
 // and no disk. It measures what the client protocol costs alone, so that a
 // benchmark can report a replicated system as a fraction of it.
@@ -32,7 +32,7 @@ type Echo struct {
 	sessions map[uint64]session
 }
 
-// EchoStreamQueue is how many answers of one ProposeStream wait to be sent
+// EchoStreamQueue is how many answers of one stream wait to be sent
 // before Echo stops reading that stream's requests (HTTP/2 flow control
 // then holds the client back).
 const EchoStreamQueue = 1024
@@ -67,20 +67,21 @@ func (e *Echo) Propose(_ context.Context, req *epaxospb.ProposeRequest) (*epaxos
 	return e.answer(req)
 }
 
-// ProposeStream answers every request of the stream, in order, as epaxosd
+// ProposeBatches answers every request of the stream, in order, as epaxosd
 // does: each answer names its request by (client_id, seq), and a request
 // that fails is answered with its gRPC code and reason rather than ending
-// the stream. One goroutine reads and applies, the handler's sends, so
-// that both ends of the stream work at once. After the client half-closes,
-// every request read is answered before the call ends.
-func (e *Echo) ProposeStream(stream epaxospb.Client_ProposeStreamServer) error {
+// the stream. One goroutine reads and applies, the handler's sends the
+// answers waiting, many per message, so that both ends of the stream work
+// at once. After the client half-closes, every request read is answered
+// before the call ends.
+func (e *Echo) ProposeBatches(stream epaxospb.Client_ProposeBatchesServer) error {
 	ctx := stream.Context()
 	out := make(chan *epaxospb.ProposeResponse, EchoStreamQueue)
 	received := make(chan error, 1)
 	go func() {
 		defer close(out)
 		for {
-			req, err := stream.Recv()
+			m, err := stream.Recv()
 			if errors.Is(err, io.EOF) {
 				received <- nil
 				return
@@ -89,24 +90,28 @@ func (e *Echo) ProposeStream(stream epaxospb.Client_ProposeStreamServer) error {
 				received <- err
 				return
 			}
-			resp, err := e.answer(req)
-			if err != nil {
-				st := status.Convert(err)
-				resp = &epaxospb.ProposeResponse{Code: uint32(st.Code()), Message: st.Message()}
-			}
-			resp.ClientId, resp.Seq = req.GetClientId(), req.GetSeq()
-			select {
-			case out <- resp:
-			case <-ctx.Done():
-				received <- status.FromContextError(ctx.Err()).Err()
-				return
+			for _, req := range m.GetRequests() {
+				resp, err := e.answer(req)
+				if err != nil {
+					st := status.Convert(err)
+					resp = &epaxospb.ProposeResponse{Code: uint32(st.Code()), Message: st.Message()}
+				}
+				resp.ClientId, resp.Seq = req.GetClientId(), req.GetSeq()
+				select {
+				case out <- resp:
+				case <-ctx.Done():
+					received <- status.FromContextError(ctx.Err()).Err()
+					return
+				}
 			}
 		}
 	}()
-	for resp := range out {
-		if err := stream.Send(resp); err != nil {
-			return err
-		}
+	if err := sendBatches(stream, out); err != nil {
+		go func() {
+			for range out {
+			}
+		}()
+		return err
 	}
 	return <-received
 }

@@ -133,8 +133,9 @@ func TestEchoServesTheGoClient(t *testing.T) {
 	}
 }
 
-// On a raw ProposeStream every request is answered by its (client_id, seq),
-// failures included, and the call ends after the half-close once all are.
+// On a raw ProposeBatches stream every request of a message is answered by
+// its (client_id, seq), failures included, and the call ends after the
+// half-close once all are.
 func TestEchoStreamAnswersEveryRequest(t *testing.T) {
 	addr := serveEcho(t)
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -144,7 +145,7 @@ func TestEchoStreamAnswersEveryRequest(t *testing.T) {
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := epaxospb.NewClientClient(conn).ProposeStream(ctx)
+	st, err := epaxospb.NewClientClient(conn).ProposeBatches(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,24 +156,22 @@ func TestEchoStreamAnswersEveryRequest(t *testing.T) {
 		{ClientId: 7, Seq: 1, Access: W, Key: []byte("k"), Value: []byte("z")}, // superseded
 		{ClientId: 8, Seq: 1, Access: R},                                       // no key
 	}
-	for _, r := range reqs {
-		if err := st.Send(r); err != nil {
-			t.Fatal(err)
-		}
+	if err := st.Send(&epaxospb.ProposeRequests{Requests: reqs}); err != nil {
+		t.Fatal(err)
 	}
 	if err := st.CloseSend(); err != nil {
 		t.Fatal(err)
 	}
 	var got []*epaxospb.ProposeResponse
 	for {
-		resp, err := st.Recv()
+		m, err := st.Recv()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, resp)
+		got = append(got, m.GetResponses()...)
 	}
 	if len(got) != len(reqs) {
 		t.Fatalf("%d answers to %d requests", len(got), len(reqs))

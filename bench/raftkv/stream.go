@@ -10,20 +10,24 @@ import (
 	"github.com/epaxosd/epaxosd/proto/epaxospb"
 )
 
-// StreamInFlight bounds the requests of one ProposeStream being applied at
-// once, as epaxosd bounds its streams (daemon.MaxStreamInFlight).
+// StreamInFlight bounds the requests of one ProposeBatches stream being
+// applied at once, as epaxosd bounds its streams (daemon.MaxStreamInFlight).
 const StreamInFlight = 1024
 
-// ProposeStream serves the pipelined client protocol the way epaxosd does,
+// MaxBatchBytes bounds the answers sent in one message, as epaxosd's
+// daemon.MaxBatchBytes does.
+const MaxBatchBytes = 4 << 20
+
+// ProposeBatches serves the pipelined client protocol the way epaxosd does,
 // so that `epaxosd bench` drives both systems identically: requests are
-// read as they come, each goes through Propose (the Raft log on the
-// leader, or one forwarding hop) concurrently with the others, and each
-// answer names its request by (client_id, seq) and carries a failure as
-// its gRPC code and reason rather than ending the stream. Raft's own
-// batching (BatchApplyCh) then groups the concurrent Applies into log
-// writes. After the client half-closes, every request read is answered
-// before the call ends.
-func (s *service) ProposeStream(stream epaxospb.Client_ProposeStreamServer) error {
+// read as they come, many per message; each goes through Propose (the Raft
+// log on the leader, or one forwarding hop) concurrently with the others;
+// the answers ready together go out in one message, each naming its
+// request by (client_id, seq) and carrying a failure as its gRPC code and
+// reason rather than ending the stream. Raft's own batching (BatchApplyCh)
+// groups the concurrent Applies into log writes. After the client
+// half-closes, every request read is answered before the call ends.
+func (s *service) ProposeBatches(stream epaxospb.Client_ProposeBatchesServer) error {
 	ctx := stream.Context()
 	out := make(chan *epaxospb.ProposeResponse, StreamInFlight)
 	slots := make(chan struct{}, StreamInFlight)
@@ -35,13 +39,7 @@ func (s *service) ProposeStream(stream epaxospb.Client_ProposeStreamServer) erro
 			close(out)
 		}()
 		for {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				received <- status.FromContextError(ctx.Err()).Err()
-				return
-			}
-			req, err := stream.Recv()
+			m, err := stream.Recv()
 			if errors.Is(err, io.EOF) {
 				received <- nil
 				return
@@ -50,29 +48,69 @@ func (s *service) ProposeStream(stream epaxospb.Client_ProposeStreamServer) erro
 				received <- err
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				resp, err := s.Propose(ctx, req)
-				if err != nil {
-					st := status.Convert(err)
-					resp = &epaxospb.ProposeResponse{Code: uint32(st.Code()), Message: st.Message()}
+			for _, req := range m.GetRequests() {
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					received <- status.FromContextError(ctx.Err()).Err()
+					return
 				}
-				resp.ClientId, resp.Seq = req.GetClientId(), req.GetSeq()
-				out <- resp // out holds StreamInFlight answers: never blocks
-				<-slots
-			}()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					resp, err := s.Propose(ctx, req)
+					if err != nil {
+						st := status.Convert(err)
+						resp = &epaxospb.ProposeResponse{Code: uint32(st.Code()), Message: st.Message()}
+					}
+					resp.ClientId, resp.Seq = req.GetClientId(), req.GetSeq()
+					out <- resp // out holds StreamInFlight answers: never blocks
+					<-slots
+				}()
+			}
 		}
 	}()
-	for resp := range out {
-		if err := stream.Send(resp); err != nil {
-			// Drain so the appliers finish; the call ends with err.
-			go func() {
-				for range out {
-				}
-			}()
-			return err
-		}
+	if err := sendBatches(stream, out); err != nil {
+		// Drain so the appliers finish; the call ends with err.
+		go func() {
+			for range out {
+			}
+		}()
+		return err
 	}
 	return <-received
+}
+
+// sendBatches sends the answers from out until it is closed: each message
+// carries the answers waiting when it is made, up to MaxBatchBytes (a
+// single larger answer goes alone).
+func sendBatches(stream epaxospb.Client_ProposeBatchesServer, out <-chan *epaxospb.ProposeResponse) error {
+	var batch []*epaxospb.ProposeResponse
+	for first := range out {
+		batch = append(batch[:0], first)
+		size := answerBytes(first)
+	more:
+		for size < MaxBatchBytes {
+			select {
+			case resp, ok := <-out:
+				if !ok {
+					break more
+				}
+				batch = append(batch, resp)
+				size += answerBytes(resp)
+			default:
+				break more
+			}
+		}
+		if err := stream.Send(&epaxospb.ProposeResponses{Responses: batch}); err != nil {
+			return err
+		}
+		clear(batch)
+	}
+	return nil
+}
+
+// answerBytes is about what resp takes in a message.
+func answerBytes(resp *epaxospb.ProposeResponse) int {
+	return len(resp.Value) + len(resp.Error) + len(resp.Message) + 48
 }

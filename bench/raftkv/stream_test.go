@@ -10,11 +10,11 @@ import (
 	"github.com/epaxosd/epaxosd/client"
 )
 
-// The Go client pipelines over ProposeStream against raftkv as against
+// The Go client pipelines over ProposeBatches against raftkv as against
 // epaxosd: many concurrent writes through a follower (forwarded) and the
 // leader all go over the stream, each answered with its own result, and
 // read back through another node.
-func TestProposeStreamCarriesConcurrentRequestsThroughEveryNode(t *testing.T) {
+func TestProposeBatchesCarriesConcurrentRequestsThroughEveryNode(t *testing.T) {
 	c := newCluster(t, "mem")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

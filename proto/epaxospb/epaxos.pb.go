@@ -887,6 +887,98 @@ func (x *ProposeResponse) GetMessage() string {
 	return ""
 }
 
+// ProposeRequests is one message of ProposeBatches: requests sent together.
+type ProposeRequests struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Requests      []*ProposeRequest      `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeRequests) Reset() {
+	*x = ProposeRequests{}
+	mi := &file_epaxos_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeRequests) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeRequests) ProtoMessage() {}
+
+func (x *ProposeRequests) ProtoReflect() protoreflect.Message {
+	mi := &file_epaxos_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeRequests.ProtoReflect.Descriptor instead.
+func (*ProposeRequests) Descriptor() ([]byte, []int) {
+	return file_epaxos_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ProposeRequests) GetRequests() []*ProposeRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+// ProposeResponses is one message of ProposeBatches: answers sent together,
+// each naming its request by (client_id, seq) and carrying a failure as its
+// code and message, as on ProposeStream.
+type ProposeResponses struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Responses     []*ProposeResponse     `protobuf:"bytes,1,rep,name=responses,proto3" json:"responses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeResponses) Reset() {
+	*x = ProposeResponses{}
+	mi := &file_epaxos_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeResponses) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeResponses) ProtoMessage() {}
+
+func (x *ProposeResponses) ProtoReflect() protoreflect.Message {
+	mi := &file_epaxos_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeResponses.ProtoReflect.Descriptor instead.
+func (*ProposeResponses) Descriptor() ([]byte, []int) {
+	return file_epaxos_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ProposeResponses) GetResponses() []*ProposeResponse {
+	if x != nil {
+		return x.Responses
+	}
+	return nil
+}
+
 var File_epaxos_proto protoreflect.FileDescriptor
 
 const file_epaxos_proto_rawDesc = "" +
@@ -943,7 +1035,11 @@ const file_epaxos_proto_rawDesc = "" +
 	"\tclient_id\x18\x03 \x01(\x04R\bclientId\x12\x10\n" +
 	"\x03seq\x18\x04 \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04code\x18\x05 \x01(\rR\x04code\x12\x18\n" +
-	"\amessage\x18\x06 \x01(\tR\amessage*A\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\"H\n" +
+	"\x0fProposeRequests\x125\n" +
+	"\brequests\x18\x01 \x03(\v2\x19.epaxos.v1.ProposeRequestR\brequests\"L\n" +
+	"\x10ProposeResponses\x128\n" +
+	"\tresponses\x18\x01 \x03(\v2\x1a.epaxos.v1.ProposeResponseR\tresponses*A\n" +
 	"\x06Access\x12\x16\n" +
 	"\x12ACCESS_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04READ\x10\x01\x12\t\n" +
@@ -975,10 +1071,11 @@ const file_epaxos_proto_rawDesc = "" +
 	"\x04NACK\x10\v\x12\t\n" +
 	"\x05FETCH\x10\f2>\n" +
 	"\x04Peer\x126\n" +
-	"\x06Stream\x12\x13.epaxos.v1.Envelope\x1a\x13.epaxos.v1.Envelope(\x010\x012\x96\x01\n" +
+	"\x06Stream\x12\x13.epaxos.v1.Envelope\x1a\x13.epaxos.v1.Envelope(\x010\x012\xe5\x01\n" +
 	"\x06Client\x12@\n" +
 	"\aPropose\x12\x19.epaxos.v1.ProposeRequest\x1a\x1a.epaxos.v1.ProposeResponse\x12J\n" +
-	"\rProposeStream\x12\x19.epaxos.v1.ProposeRequest\x1a\x1a.epaxos.v1.ProposeResponse(\x010\x01B+Z)github.com/epaxosd/epaxosd/proto/epaxospbb\x06proto3"
+	"\rProposeStream\x12\x19.epaxos.v1.ProposeRequest\x1a\x1a.epaxos.v1.ProposeResponse(\x010\x01\x12M\n" +
+	"\x0eProposeBatches\x12\x1a.epaxos.v1.ProposeRequests\x1a\x1b.epaxos.v1.ProposeResponses(\x010\x01B+Z)github.com/epaxosd/epaxosd/proto/epaxospbb\x06proto3"
 
 var (
 	file_epaxos_proto_rawDescOnce sync.Once
@@ -993,20 +1090,22 @@ func file_epaxos_proto_rawDescGZIP() []byte {
 }
 
 var file_epaxos_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_epaxos_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_epaxos_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_epaxos_proto_goTypes = []any{
-	(Access)(0),             // 0: epaxos.v1.Access
-	(Phase)(0),              // 1: epaxos.v1.Phase
-	(MessageType)(0),        // 2: epaxos.v1.MessageType
-	(*Command)(nil),         // 3: epaxos.v1.Command
-	(*Payload)(nil),         // 4: epaxos.v1.Payload
-	(*InstanceID)(nil),      // 5: epaxos.v1.InstanceID
-	(*Deps)(nil),            // 6: epaxos.v1.Deps
-	(*Invalidator)(nil),     // 7: epaxos.v1.Invalidator
-	(*Message)(nil),         // 8: epaxos.v1.Message
-	(*Envelope)(nil),        // 9: epaxos.v1.Envelope
-	(*ProposeRequest)(nil),  // 10: epaxos.v1.ProposeRequest
-	(*ProposeResponse)(nil), // 11: epaxos.v1.ProposeResponse
+	(Access)(0),              // 0: epaxos.v1.Access
+	(Phase)(0),               // 1: epaxos.v1.Phase
+	(MessageType)(0),         // 2: epaxos.v1.MessageType
+	(*Command)(nil),          // 3: epaxos.v1.Command
+	(*Payload)(nil),          // 4: epaxos.v1.Payload
+	(*InstanceID)(nil),       // 5: epaxos.v1.InstanceID
+	(*Deps)(nil),             // 6: epaxos.v1.Deps
+	(*Invalidator)(nil),      // 7: epaxos.v1.Invalidator
+	(*Message)(nil),          // 8: epaxos.v1.Message
+	(*Envelope)(nil),         // 9: epaxos.v1.Envelope
+	(*ProposeRequest)(nil),   // 10: epaxos.v1.ProposeRequest
+	(*ProposeResponse)(nil),  // 11: epaxos.v1.ProposeResponse
+	(*ProposeRequests)(nil),  // 12: epaxos.v1.ProposeRequests
+	(*ProposeResponses)(nil), // 13: epaxos.v1.ProposeResponses
 }
 var file_epaxos_proto_depIdxs = []int32{
 	0,  // 0: epaxos.v1.Command.access:type_name -> epaxos.v1.Access
@@ -1023,17 +1122,21 @@ var file_epaxos_proto_depIdxs = []int32{
 	7,  // 11: epaxos.v1.Message.invalidators:type_name -> epaxos.v1.Invalidator
 	8,  // 12: epaxos.v1.Envelope.messages:type_name -> epaxos.v1.Message
 	0,  // 13: epaxos.v1.ProposeRequest.access:type_name -> epaxos.v1.Access
-	9,  // 14: epaxos.v1.Peer.Stream:input_type -> epaxos.v1.Envelope
-	10, // 15: epaxos.v1.Client.Propose:input_type -> epaxos.v1.ProposeRequest
-	10, // 16: epaxos.v1.Client.ProposeStream:input_type -> epaxos.v1.ProposeRequest
-	9,  // 17: epaxos.v1.Peer.Stream:output_type -> epaxos.v1.Envelope
-	11, // 18: epaxos.v1.Client.Propose:output_type -> epaxos.v1.ProposeResponse
-	11, // 19: epaxos.v1.Client.ProposeStream:output_type -> epaxos.v1.ProposeResponse
-	17, // [17:20] is the sub-list for method output_type
-	14, // [14:17] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	10, // 14: epaxos.v1.ProposeRequests.requests:type_name -> epaxos.v1.ProposeRequest
+	11, // 15: epaxos.v1.ProposeResponses.responses:type_name -> epaxos.v1.ProposeResponse
+	9,  // 16: epaxos.v1.Peer.Stream:input_type -> epaxos.v1.Envelope
+	10, // 17: epaxos.v1.Client.Propose:input_type -> epaxos.v1.ProposeRequest
+	10, // 18: epaxos.v1.Client.ProposeStream:input_type -> epaxos.v1.ProposeRequest
+	12, // 19: epaxos.v1.Client.ProposeBatches:input_type -> epaxos.v1.ProposeRequests
+	9,  // 20: epaxos.v1.Peer.Stream:output_type -> epaxos.v1.Envelope
+	11, // 21: epaxos.v1.Client.Propose:output_type -> epaxos.v1.ProposeResponse
+	11, // 22: epaxos.v1.Client.ProposeStream:output_type -> epaxos.v1.ProposeResponse
+	13, // 23: epaxos.v1.Client.ProposeBatches:output_type -> epaxos.v1.ProposeResponses
+	20, // [20:24] is the sub-list for method output_type
+	16, // [16:20] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_epaxos_proto_init() }
@@ -1047,7 +1150,7 @@ func file_epaxos_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_epaxos_proto_rawDesc), len(file_epaxos_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -124,8 +124,9 @@ var Peer_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Client_Propose_FullMethodName       = "/epaxos.v1.Client/Propose"
-	Client_ProposeStream_FullMethodName = "/epaxos.v1.Client/ProposeStream"
+	Client_Propose_FullMethodName        = "/epaxos.v1.Client/Propose"
+	Client_ProposeStream_FullMethodName  = "/epaxos.v1.Client/ProposeStream"
+	Client_ProposeBatches_FullMethodName = "/epaxos.v1.Client/ProposeBatches"
 )
 
 // ClientClient is the client API for Client service.
@@ -143,6 +144,13 @@ type ClientClient interface {
 	// stream leaves its requests' outcomes unknown; retry them (with the
 	// same client_id and seq) anywhere.
 	ProposeStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ProposeRequest, ProposeResponse], error)
+	// ProposeBatches is ProposeStream with many requests per message and
+	// many answers per message: whatever is ready goes out together, so a
+	// busy stream costs a few messages per batch rather than two per
+	// request. Its rules are ProposeStream's; a replica reads no further
+	// message while it holds its bound of the stream's requests, and a
+	// message may take it past that bound by its own size.
+	ProposeBatches(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ProposeRequests, ProposeResponses], error)
 }
 
 type clientClient struct {
@@ -176,6 +184,19 @@ func (c *clientClient) ProposeStream(ctx context.Context, opts ...grpc.CallOptio
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Client_ProposeStreamClient = grpc.BidiStreamingClient[ProposeRequest, ProposeResponse]
 
+func (c *clientClient) ProposeBatches(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ProposeRequests, ProposeResponses], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Client_ServiceDesc.Streams[1], Client_ProposeBatches_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ProposeRequests, ProposeResponses]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Client_ProposeBatchesClient = grpc.BidiStreamingClient[ProposeRequests, ProposeResponses]
+
 // ClientServer is the server API for Client service.
 // All implementations must embed UnimplementedClientServer
 // for forward compatibility.
@@ -191,6 +212,13 @@ type ClientServer interface {
 	// stream leaves its requests' outcomes unknown; retry them (with the
 	// same client_id and seq) anywhere.
 	ProposeStream(grpc.BidiStreamingServer[ProposeRequest, ProposeResponse]) error
+	// ProposeBatches is ProposeStream with many requests per message and
+	// many answers per message: whatever is ready goes out together, so a
+	// busy stream costs a few messages per batch rather than two per
+	// request. Its rules are ProposeStream's; a replica reads no further
+	// message while it holds its bound of the stream's requests, and a
+	// message may take it past that bound by its own size.
+	ProposeBatches(grpc.BidiStreamingServer[ProposeRequests, ProposeResponses]) error
 	mustEmbedUnimplementedClientServer()
 }
 
@@ -206,6 +234,9 @@ func (UnimplementedClientServer) Propose(context.Context, *ProposeRequest) (*Pro
 }
 func (UnimplementedClientServer) ProposeStream(grpc.BidiStreamingServer[ProposeRequest, ProposeResponse]) error {
 	return status.Error(codes.Unimplemented, "method ProposeStream not implemented")
+}
+func (UnimplementedClientServer) ProposeBatches(grpc.BidiStreamingServer[ProposeRequests, ProposeResponses]) error {
+	return status.Error(codes.Unimplemented, "method ProposeBatches not implemented")
 }
 func (UnimplementedClientServer) mustEmbedUnimplementedClientServer() {}
 func (UnimplementedClientServer) testEmbeddedByValue()                {}
@@ -253,6 +284,13 @@ func _Client_ProposeStream_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Client_ProposeStreamServer = grpc.BidiStreamingServer[ProposeRequest, ProposeResponse]
 
+func _Client_ProposeBatches_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ClientServer).ProposeBatches(&grpc.GenericServerStream[ProposeRequests, ProposeResponses]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Client_ProposeBatchesServer = grpc.BidiStreamingServer[ProposeRequests, ProposeResponses]
+
 // Client_ServiceDesc is the grpc.ServiceDesc for Client service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -269,6 +307,12 @@ var Client_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "ProposeStream",
 			Handler:       _Client_ProposeStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "ProposeBatches",
+			Handler:       _Client_ProposeBatches_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},

@@ -1,5 +1,5 @@
 // Command echo serves epaxosd's Client gRPC service (Propose and
-// ProposeStream) with no replication and no disk: each request is applied at
+// ProposeBatches) with no replication and no disk: each request is applied at
 // once to an in-memory store with the kv plugin's semantics and answered
 // (see raftkv.Echo). It is the benchmarks' baseline for "the same client
 // protocol with no consensus at all".
