@@ -25,7 +25,7 @@ func (r *Replica) acceptAsLeader(in *instance, b Ballot, c *Payload, D Deps) {
 // bal = abal = b, cmd = c, dep = D, phase = ACCEPTED.
 func (r *Replica) accept(in *instance, b Ballot, c *Payload, D Deps) {
 	in.bal, in.abal = b, b
-	in.cmd, in.deps = c, D
+	in.cmd, in.deps = sameCommand(in.cmd, c), D
 	in.phase = Accepted
 	r.learnCommand(in)
 	r.markDirty(in)

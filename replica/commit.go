@@ -28,7 +28,7 @@ func (r *Replica) commit(in *instance, b Ballot, c *Payload, D Deps) {
 	if b > in.bal {
 		in.bal = b
 	}
-	in.cmd, in.deps = c, D
+	in.cmd, in.deps = sameCommand(in.cmd, c), D
 	in.phase = Committed
 	r.forgetLost(in.id)
 	r.learnCommand(in)

@@ -13,6 +13,10 @@ type instance struct {
 	bal      Ballot // highest ballot promised
 	abal     Ballot // ballot of the last accepted or committed value
 
+	// storedCmd is cmd as of the last record handed out in a Ready by
+	// this Replica (nil after a restart): see InstanceRecord.CommandUnchanged.
+	storedCmd *Payload
+
 	executed bool // executed (or skipped, for a no-op) by this replica
 	indexed  bool // cmd has been added to the interference index
 	dirty    bool // changed since the last Ready
@@ -56,6 +60,12 @@ type InstanceRecord struct {
 	Phase       Phase
 	Bal         Ballot
 	Abal        Ballot
+	// CommandUnchanged says that Command is the command of the last record
+	// of this instance that this Replica handed out in a Ready, since it
+	// was created or restored: a store that keeps commands apart from the
+	// rest of the record need not write it again. It is never set on the
+	// first record of an instance after a restart.
+	CommandUnchanged bool
 }
 
 // Clone returns a deep copy of rec that shares no memory with it.
@@ -67,9 +77,25 @@ func (rec InstanceRecord) Clone() InstanceRecord {
 	return rec
 }
 
+// record returns in's durable state for a Ready, and notes its command as
+// handed out.
 func (in *instance) record() InstanceRecord {
-	return InstanceRecord{
+	rec := InstanceRecord{
 		ID: in.id, Command: in.cmd, InitCommand: in.initCmd, Deps: in.deps,
 		InitDeps: in.initDeps, Phase: in.phase, Bal: in.bal, Abal: in.abal,
+		CommandUnchanged: in.cmd != nil && in.cmd == in.storedCmd,
 	}
+	in.storedCmd = in.cmd
+	return rec
+}
+
+// sameCommand returns old when c equals it, so that an instance keeps its
+// command's identity when a message brings the same command again (as a
+// Commit after a PreAccept does): its next record then has
+// CommandUnchanged set. Otherwise it returns c.
+func sameCommand(old, c *Payload) *Payload {
+	if old != nil && old != c && old.Equal(c) {
+		return old
+	}
+	return c
 }

@@ -45,6 +45,11 @@ func newChecker(s *Sim) *checker {
 func (c *checker) onPersist(n *node, rec, prev replica.InstanceRecord, had bool) {
 	s := c.s
 	c.known[rec.ID] = true
+	if rec.CommandUnchanged && (!had || !prev.Command.Equal(rec.Command)) {
+		s.fail("durable state", "replica %d: record of %v says its command is unchanged, but it is %v and the previous record's %s",
+			n.id, rec.ID, rec.Command, describeRecord(prev, had))
+		return
+	}
 	if had {
 		switch {
 		case rec.Bal < prev.Bal:

@@ -91,7 +91,11 @@ func (d *disk) durableRecord(id replica.InstanceID) (replica.InstanceRecord, boo
 }
 
 // put persists rec, replacing the record of its instance, and returns the
-// previous record, if any.
+// previous record, if any. A record whose command is unchanged
+// (InstanceRecord.CommandUnchanged) keeps the previous record's command,
+// as the storage package does, which writes it only once: a core that set
+// the flag wrongly restarts with the wrong command (and the checker says so
+// at once).
 func (d *disk) put(rec replica.InstanceRecord) (prev replica.InstanceRecord, had bool) {
 	prev, had = d.records[rec.ID]
 	if rec.Phase == replica.Committed && (!had || prev.Phase != replica.Committed) {
@@ -101,6 +105,9 @@ func (d *disk) put(rec replica.InstanceRecord) (prev replica.InstanceRecord, had
 		d.committed--
 	}
 	c := rec.Clone()
+	if rec.CommandUnchanged && had {
+		c.Command = prev.Command
+	}
 	d.records[rec.ID] = c
 	d.pending = append(d.pending, c)
 	return prev, had

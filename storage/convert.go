@@ -24,12 +24,12 @@ import (
 // of the value). Save writes the same bytes with appendRecord.
 func recordToProto(rec *replica.InstanceRecord) *storagepb.InstanceRecord {
 	m := &storagepb.InstanceRecord{
-		Command:  wire.PayloadToProto(rec.Command),
-		Deps:     wire.DepsToProto(rec.Deps),
-		InitDeps: wire.DepsToProto(rec.InitDeps),
-		Phase:    epaxospb.Phase(rec.Phase),
-		Bal:      uint64(rec.Bal),
-		Abal:     uint64(rec.Abal),
+		CommandStoredApart: rec.Command != nil,
+		Deps:               wire.DepsToProto(rec.Deps),
+		InitDeps:           wire.DepsToProto(rec.InitDeps),
+		Phase:              epaxospb.Phase(rec.Phase),
+		Bal:                uint64(rec.Bal),
+		Abal:               uint64(rec.Abal),
 	}
 	if initIsCommand(rec) {
 		m.InitCommandIsCommand = true
@@ -39,6 +39,13 @@ func recordToProto(rec *replica.InstanceRecord) *storagepb.InstanceRecord {
 	return m
 }
 
+// commandToProto is the reference encoding of a record's non-nil command,
+// stored under its command key. Save writes the same bytes with
+// appendCommandValue.
+func commandToProto(rec *replica.InstanceRecord) *epaxospb.Payload {
+	return wire.PayloadToProto(rec.Command)
+}
+
 // initIsCommand reports whether a record's initial command equals its
 // command, so that it is stored once.
 func initIsCommand(rec *replica.InstanceRecord) bool {
@@ -46,12 +53,22 @@ func initIsCommand(rec *replica.InstanceRecord) bool {
 		(rec.InitCommand == rec.Command || rec.InitCommand.Equal(rec.Command))
 }
 
-// recordFromProto converts a stored record of instance id.
-func recordFromProto(id replica.InstanceID, m *storagepb.InstanceRecord) (replica.InstanceRecord, error) {
+// recordFromProto converts a stored record of instance id; apart is the
+// command stored under its command key, if there is one.
+func recordFromProto(id replica.InstanceID, m *storagepb.InstanceRecord, apart *replica.Payload) (replica.InstanceRecord, error) {
 	rec := replica.InstanceRecord{ID: id, Bal: replica.Ballot(m.GetBal()), Abal: replica.Ballot(m.GetAbal())}
 	var err error
-	if rec.Command, err = wire.PayloadFromProto(m.GetCommand()); err != nil {
-		return rec, fmt.Errorf("command: %w", err)
+	switch {
+	case m.GetCommandStoredApart() && m.GetCommand() != nil:
+		return rec, errors.New("command both in the record and said to be stored apart")
+	case m.GetCommandStoredApart() && apart == nil:
+		return rec, errors.New("command said to be stored apart, and there is none")
+	case m.GetCommandStoredApart():
+		rec.Command = apart
+	default: // format versions 1 and 2
+		if rec.Command, err = wire.PayloadFromProto(m.GetCommand()); err != nil {
+			return rec, fmt.Errorf("command: %w", err)
+		}
 	}
 	switch {
 	case m.GetInitCommandIsCommand() && m.GetInitCommand() != nil:

@@ -18,7 +18,9 @@ import (
 
 // crashWorkload is a sequence of Saves whose effect after its first m Saves
 // is known exactly: Save i writes record 0.i, rewrites record 0.1 with
-// ballot i, and appends 0.i to the executed log. Values vary in size, up to
+// ballot i and its command unchanged (so that the command written by Save 1
+// alone must survive beside every later record), and appends 0.i to the
+// executed log. Values vary in size, up to
 // a few 4 KiB blocks, so WAL tails tear in the middle of records.
 type crashWorkload struct{ seed uint64 }
 
@@ -34,8 +36,9 @@ func (w crashWorkload) save(i uint64) ([]replica.InstanceRecord, []replica.Insta
 	if i == 1 {
 		return []replica.InstanceRecord{rec}, []replica.InstanceID{rec.ID}
 	}
-	first := replica.InstanceRecord{ID: iid(0, 1), Phase: replica.Committed, Bal: replica.Ballot(i)}
-	return []replica.InstanceRecord{first, rec}, []replica.InstanceID{rec.ID}
+	first, _ := w.save(1)
+	first[0].Bal, first[0].CommandUnchanged = replica.Ballot(i), true
+	return []replica.InstanceRecord{first[0], rec}, []replica.InstanceID{rec.ID}
 }
 
 // after returns the exact state after the first m Saves.
@@ -141,11 +144,7 @@ func TestStore_CrashDropsWritesThatWereNotSynced(t *testing.T) {
 	mustSave(t, s, []replica.InstanceRecord{rec}, nil)
 	unsynced := rec
 	unsynced.ID = iid(0, 99)
-	e := &encoder{}
-	e.key = appendRecordKey(nil, unsynced.ID)
-	e.val = appendRecord(beginValue(nil), &unsynced)
-	sealValue(e.key, e.val)
-	if err := s.db.Set(e.key, e.val, pebble.NoSync); err != nil {
+	if err := s.Write(Update{Records: []replica.InstanceRecord{unsynced}, NoSync: true}); err != nil {
 		t.Fatal(err)
 	}
 	requireRecords(t, mustLoad(t, s).Instances, []replica.InstanceRecord{rec, unsynced})

@@ -50,11 +50,12 @@
 // WAL of a new store without sync offsets, so Open flushes once after
 // creating a store to move every Save into a WAL that has them.
 //
-// # On-disk format (version 2)
+// # On-disk format (version 3)
 //
 // Keys (integers big-endian, so pebble's byte order is numeric order):
 //
 //	"m"                               Meta: format version and Identity
+//	"c" ‖ replica u32 ‖ slot u64      Payload: the command of instance (replica, slot)
 //	"i" ‖ replica u32 ‖ slot u64      InstanceRecord of instance (replica, slot)
 //	"r"                               ReservedSlots: u64, this replica's own
 //	                                  slots up to it may be in use (absent: 0)
@@ -62,11 +63,24 @@
 //
 // Values: CRC32C-Castagnoli(key ‖ body) as 4 bytes big-endian, then body,
 // the protobuf encoding of the message named above (proto/storage.proto,
-// package epaxos.storage.v1), except ReservedSlots: 8 bytes big-endian. Overwriting an instance record replaces it.
-// Executed positions start at 1 and are contiguous. A record whose initial
-// command equals its command stores it once, with init_command_is_command
-// set (new in version 2; version 1 always stored both; this version reads
-// version 1 and marks the directory version 2 when it opens it).
+// package epaxos.storage.v1; Payload is epaxos.v1's), except ReservedSlots:
+// 8 bytes big-endian. Overwriting an instance record replaces it. Executed
+// positions start at 1 and are contiguous.
+//
+// A record's command is stored apart, under the command key, and the record
+// says so (command_stored_apart): an instance's record is rewritten at each
+// phase, its command usually never changes, and the command is the largest
+// part. Save writes the command only with a record that is not
+// CommandUnchanged, in the same batch; a record that is relies on the
+// command written before it, which is durable whenever the record is, since
+// batches become durable in order. A command key whose record does not
+// refer to it is ignored. A record whose initial command equals its command
+// stores it once, with init_command_is_command set.
+//
+// Versions: 1 stored the initial command in full; 2 added
+// init_command_is_command; 3 stores commands apart. This version reads all
+// three (a version 1 or 2 record holds its command) and marks the directory
+// version 3 when it opens it.
 //
 // The meta value is written, synced, on the first open of a directory; later
 // opens refuse a directory whose Identity differs from theirs or whose format

@@ -11,10 +11,10 @@ import (
 )
 
 // This file is Save's hot path: it writes the protobuf encoding of
-// storagepb.InstanceRecord and storagepb.Executed straight from the replica
+// storagepb.InstanceRecord, epaxospb.Payload and storagepb.Executed straight from the replica
 // types into a reused buffer, with no intermediate messages and no
 // allocations. The bytes are exactly what proto.Marshal produces for the
-// message recordToProto (convert.go) builds; TestAppendRecord_MatchesProtoMarshal
+// messages recordToProto and commandToProto (convert.go) build; TestAppendRecord_MatchesProtoMarshal
 // holds the two together, and Load decodes with the generated code.
 
 // checksumLen is the size of the CRC32C that prefixes every value.
@@ -63,6 +63,7 @@ const (
 	fRecordBal         = 6
 	fRecordAbal        = 7
 	fRecordInitIsCmd   = 8
+	fRecordCmdApart    = 9
 
 	fExecutedInstance = 1
 
@@ -154,16 +155,7 @@ func appendPayloadField(b []byte, n protowire.Number, p *replica.Payload) []byte
 		return b
 	}
 	b = appendLenPrefix(b, n, payloadSize(p))
-	if p.Nop {
-		b = protowire.AppendTag(b, fPayloadNop, protowire.VarintType)
-		b = append(b, 1)
-	}
-	for i := range p.Commands {
-		c := &p.Commands[i]
-		b = appendLenPrefix(b, fPayloadCommands, commandSize(c))
-		b = appendCommand(b, c)
-	}
-	return b
+	return appendCommandValue(b, p)
 }
 
 // depsColumns returns the sizes of the packed replica, slot and horizon
@@ -214,11 +206,11 @@ func appendDepsField(b []byte, n protowire.Number, d replica.Deps) []byte {
 	return b
 }
 
-// appendRecord appends the encoding of storagepb.InstanceRecord for rec.
+// appendRecord appends the encoding of storagepb.InstanceRecord for rec,
+// whose command, if any, is stored apart (appendCommandValue).
 func appendRecord(b []byte, rec *replica.InstanceRecord) []byte {
-	b = appendPayloadField(b, fRecordCommand, rec.Command)
 	// initCmd usually is cmd (a pre-accepted record, and its commit): the
-	// payload, the records' largest part, is stored once (field 8, last).
+	// payload, the records' largest part, is stored once (field 8).
 	sameInit := initIsCommand(rec)
 	if !sameInit {
 		b = appendPayloadField(b, fRecordInitCommand, rec.InitCommand)
@@ -230,6 +222,24 @@ func appendRecord(b []byte, rec *replica.InstanceRecord) []byte {
 	b = appendVarintField(b, fRecordAbal, uint64(rec.Abal))
 	if sameInit {
 		b = appendVarintField(b, fRecordInitIsCmd, 1)
+	}
+	if rec.Command != nil {
+		b = appendVarintField(b, fRecordCmdApart, 1)
+	}
+	return b
+}
+
+// appendCommandValue appends the encoding of epaxos.v1.Payload for a
+// record's non-nil command, the value of its command key.
+func appendCommandValue(b []byte, p *replica.Payload) []byte {
+	if p.Nop {
+		b = protowire.AppendTag(b, fPayloadNop, protowire.VarintType)
+		b = append(b, 1)
+	}
+	for i := range p.Commands {
+		c := &p.Commands[i]
+		b = appendLenPrefix(b, fPayloadCommands, commandSize(c))
+		b = appendCommand(b, c)
 	}
 	return b
 }

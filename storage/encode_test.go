@@ -30,6 +30,16 @@ func TestAppendRecord_MatchesProtoMarshal(t *testing.T) {
 		if got := appendRecord(nil, &rec); !bytes.Equal(got, want) {
 			t.Fatalf("record %v:\nappendRecord %x\nproto.Marshal %x", rec.ID, got, want)
 		}
+		if rec.Command == nil {
+			continue
+		}
+		want, err = deterministic.Marshal(commandToProto(&rec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendCommandValue(nil, rec.Command); !bytes.Equal(got, want) {
+			t.Fatalf("command of %v:\nappendCommandValue %x\nproto.Marshal %x", rec.ID, got, want)
+		}
 	}
 }
 
@@ -45,14 +55,20 @@ func TestAppendExecuted_MatchesProtoMarshal(t *testing.T) {
 
 func TestConvert_RejectsWhatSaveCannotWrite(t *testing.T) {
 	bad := map[string]*storagepb.InstanceRecord{
-		"unknown phase":       {Phase: 9},
-		"nop with commands":   {Command: &epaxospb.Payload{Nop: true, Commands: []*epaxospb.Command{{Access: epaxospb.Access_READ}}}},
-		"unknown access":      {InitCommand: &epaxospb.Payload{Commands: []*epaxospb.Command{{Access: 0}}}},
-		"deps slot 0":         {Deps: &epaxospb.Deps{Replicas: []uint32{1}, Slots: []uint64{0}}},
-		"deps columns differ": {InitDeps: &epaxospb.Deps{Replicas: []uint32{1, 2}, Slots: []uint64{1}}},
+		"unknown phase":                   {Phase: 9},
+		"nop with commands":               {Command: &epaxospb.Payload{Nop: true, Commands: []*epaxospb.Command{{Access: epaxospb.Access_READ}}}},
+		"command apart, none":             {CommandStoredApart: true},
+		"command apart and in the record": {CommandStoredApart: true, Command: &epaxospb.Payload{Nop: true}},
+		"unknown access":                  {InitCommand: &epaxospb.Payload{Commands: []*epaxospb.Command{{Access: 0}}}},
+		"deps slot 0":                     {Deps: &epaxospb.Deps{Replicas: []uint32{1}, Slots: []uint64{0}}},
+		"deps columns differ":             {InitDeps: &epaxospb.Deps{Replicas: []uint32{1, 2}, Slots: []uint64{1}}},
 	}
 	for name, m := range bad {
-		if _, err := recordFromProto(iid(0, 1), m); err == nil {
+		var apart *replica.Payload
+		if m.Command != nil {
+			apart = replica.NopPayload()
+		}
+		if _, err := recordFromProto(iid(0, 1), m, apart); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

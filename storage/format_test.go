@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -40,53 +41,66 @@ func TestRecord_InitialCommandEqualToTheCommandIsStoredOnce(t *testing.T) {
 	}
 }
 
-// A version-1 directory (initial commands always stored in full) is read
-// by this version, and marked version 2 on open so that a version-1 binary
-// refuses it from then on.
-func TestStore_ReadsAndUpgradesAFormatVersion1Directory(t *testing.T) {
-	fs := vfs.NewMem()
-	mustClose(t, mustOpen(t, fs, testDir))
-	rec := everyShape()[0]
-	db := rawDB(t, fs, testDir)
-	put := func(key []byte, m proto.Message) {
-		body, err := proto.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		val := append(beginValue(nil), body...)
-		sealValue(key, val)
-		if err := db.Set(key, val, pebble.Sync); err != nil {
-			t.Fatal(err)
-		}
-	}
-	meta := metaToProto(testID)
-	meta.FormatVersion = 1
-	put(metaKey, meta)
-	v1 := recordToProto(&rec)
-	v1.InitCommandIsCommand, v1.InitCommand = false, v1.Command // version 1: both in full
-	put(appendRecordKey(nil, rec.ID), v1)
-	db.Close()
+// Directories of format versions 1 (initial commands always stored in
+// full) and 2 (each record holds its command) are read by this version,
+// which then writes version-3 records beside theirs and marks the
+// directory version 3 on open, so that an older binary refuses it.
+func TestStore_ReadsAndUpgradesOlderFormatVersions(t *testing.T) {
+	for _, version := range []uint32{1, 2} {
+		t.Run(fmt.Sprint("version ", version), func(t *testing.T) {
+			fs := vfs.NewMem()
+			mustClose(t, mustOpen(t, fs, testDir))
+			rec := everyShape()[0]
+			db := rawDB(t, fs, testDir)
+			put := func(key []byte, m proto.Message) {
+				body, err := proto.Marshal(m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				val := append(beginValue(nil), body...)
+				sealValue(key, val)
+				if err := db.Set(key, val, pebble.Sync); err != nil {
+					t.Fatal(err)
+				}
+			}
+			meta := metaToProto(testID)
+			meta.FormatVersion = version
+			put(metaKey, meta)
+			old := recordToProto(&rec)
+			old.CommandStoredApart, old.Command = false, commandToProto(&rec) // versions 1 and 2
+			if version == 1 {
+				old.InitCommandIsCommand, old.InitCommand = false, old.Command // both in full
+			}
+			put(appendRecordKey(nil, rec.ID), old)
+			db.Close()
 
-	s := mustOpen(t, fs, testDir)
-	st := mustLoad(t, s)
-	if len(st.Instances) != 1 || !st.Instances[0].InitCommand.Equal(rec.Command) {
-		t.Fatalf("loaded %+v from a version-1 directory", st.Instances)
-	}
-	mustClose(t, s)
-	db = rawDB(t, fs, testDir)
-	defer db.Close()
-	val, closer, err := db.Get(metaKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closer.Close()
-	body, err := openValue(metaKey, val)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m storagepb.Meta
-	if err := proto.Unmarshal(body, &m); err != nil || m.GetFormatVersion() != FormatVersion {
-		t.Fatalf("meta after open: version %d (%v), want %d", m.GetFormatVersion(), err, FormatVersion)
+			s := mustOpen(t, fs, testDir)
+			st := mustLoad(t, s)
+			if len(st.Instances) != 1 || !st.Instances[0].Command.Equal(rec.Command) || !st.Instances[0].InitCommand.Equal(rec.Command) {
+				t.Fatalf("loaded %+v from a version-%d directory", st.Instances, version)
+			}
+			newer := everyShape()[1]
+			mustSave(t, s, []replica.InstanceRecord{newer}, nil)
+			if st := mustLoad(t, s); len(st.Instances) != 2 || !st.Instances[0].Command.Equal(rec.Command) || !st.Instances[1].Command.Equal(newer.Command) {
+				t.Fatalf("loaded %+v after a version-3 write beside a version-%d record", st.Instances, version)
+			}
+			mustClose(t, s)
+			db = rawDB(t, fs, testDir)
+			defer db.Close()
+			val, closer, err := db.Get(metaKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closer.Close()
+			body, err := openValue(metaKey, val)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m storagepb.Meta
+			if err := proto.Unmarshal(body, &m); err != nil || m.GetFormatVersion() != FormatVersion {
+				t.Fatalf("meta after open: version %d (%v), want %d", m.GetFormatVersion(), err, FormatVersion)
+			}
+		})
 	}
 }
 
@@ -95,13 +109,39 @@ func TestStore_ReadsAndUpgradesAFormatVersion1Directory(t *testing.T) {
 func TestRecord_ContradictoryInitialCommandIsCorrupt(t *testing.T) {
 	rec := everyShape()[0]
 	both := recordToProto(&rec)
-	both.InitCommandIsCommand, both.InitCommand = true, both.Command
-	if _, err := recordFromProto(rec.ID, both); err == nil {
+	both.InitCommandIsCommand, both.InitCommand = true, commandToProto(&rec)
+	if _, err := recordFromProto(rec.ID, both, rec.Command); err == nil {
 		t.Fatal("record with init_command and init_command_is_command accepted")
 	}
 	none := recordToProto(&rec)
-	none.Command, none.InitCommand, none.InitCommandIsCommand = nil, nil, true
-	if _, err := recordFromProto(rec.ID, none); err == nil {
+	none.CommandStoredApart, none.InitCommand, none.InitCommandIsCommand = false, nil, true
+	if _, err := recordFromProto(rec.ID, none, nil); err == nil {
 		t.Fatal("record with init_command_is_command and no command accepted")
+	}
+}
+
+// A record whose command is unchanged since the instance's last record is
+// written without it: the stored command is the one written before. (The
+// flag is a promise the core keeps; here it is broken on purpose, with a
+// different command, to show that the store does not write it.)
+func TestRecord_AnUnchangedCommandIsNotWrittenAgain(t *testing.T) {
+	fs := vfs.NewMem()
+	s := mustOpen(t, fs, testDir)
+	defer mustClose(t, s)
+	rec := everyShape()[1]
+	first := rec.Command
+	mustSave(t, s, []replica.InstanceRecord{rec}, nil)
+	rec.Phase, rec.Bal, rec.Abal = replica.Committed, rec.Bal+1, rec.Bal+1
+	rec.Command, rec.CommandUnchanged = &replica.Payload{Nop: true}, true
+	mustSave(t, s, []replica.InstanceRecord{rec}, nil)
+	st := mustLoad(t, s)
+	if got := st.Instances[0]; !got.Command.Equal(first) || got.Phase != replica.Committed {
+		t.Fatalf("loaded %v %v, want the first command %v with the new phase", got.Command, got.Phase, first)
+	}
+	// Without the flag the command is written.
+	rec.CommandUnchanged = false
+	mustSave(t, s, []replica.InstanceRecord{rec}, nil)
+	if got := mustLoad(t, s).Instances[0]; !got.Command.Nop {
+		t.Fatalf("loaded %v, want the no-op written last", got.Command)
 	}
 }

@@ -121,11 +121,13 @@ func randRecord(r *rand.Rand, id replica.InstanceID, maxValue int) replica.Insta
 }
 
 // normalize maps what the store does not distinguish to one form: an empty
-// command value to nil. (Deps values are canonical already.)
+// command value to nil, and CommandUnchanged (a hint to the writer, never
+// loaded) to false. (Deps values are canonical already.)
 func normalize(recs []replica.InstanceRecord) []replica.InstanceRecord {
 	out := make([]replica.InstanceRecord, len(recs))
 	for i, rec := range recs {
 		rec.Command, rec.InitCommand = normPayload(rec.Command), normPayload(rec.InitCommand)
+		rec.CommandUnchanged = false
 		out[i] = rec
 	}
 	return out

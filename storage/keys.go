@@ -11,6 +11,7 @@ import (
 // range [prefix, prefix+1) so it can be iterated alone.
 const (
 	prefixMeta     = 'm'
+	prefixCommand  = 'c'
 	prefixRecord   = 'i'
 	prefixReserved = 'r'
 	prefixExecuted = 'x'
@@ -25,20 +26,40 @@ var (
 
 	recordLower   = []byte{prefixRecord}
 	recordUpper   = []byte{prefixRecord + 1}
+	commandLower  = []byte{prefixCommand}
+	commandUpper  = []byte{prefixCommand + 1}
 	executedLower = []byte{prefixExecuted}
 	executedUpper = []byte{prefixExecuted + 1}
 )
 
 // appendRecordKey appends the key of instance id's record to dst.
 func appendRecordKey(dst []byte, id replica.InstanceID) []byte {
-	dst = append(dst, prefixRecord)
+	return appendInstanceKey(dst, prefixRecord, id)
+}
+
+// appendCommandKey appends the key of instance id's command to dst.
+func appendCommandKey(dst []byte, id replica.InstanceID) []byte {
+	return appendInstanceKey(dst, prefixCommand, id)
+}
+
+func appendInstanceKey(dst []byte, prefix byte, id replica.InstanceID) []byte {
+	dst = append(dst, prefix)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(id.Replica))
 	return binary.BigEndian.AppendUint64(dst, id.Slot)
 }
 
 // parseRecordKey returns the instance id of a record key.
 func parseRecordKey(k []byte) (replica.InstanceID, bool) {
-	if len(k) != recordKeyLen || k[0] != prefixRecord {
+	return parseInstanceKey(k, prefixRecord)
+}
+
+// parseCommandKey returns the instance id of a command key.
+func parseCommandKey(k []byte) (replica.InstanceID, bool) {
+	return parseInstanceKey(k, prefixCommand)
+}
+
+func parseInstanceKey(k []byte, prefix byte) (replica.InstanceID, bool) {
+	if len(k) != recordKeyLen || k[0] != prefix {
 		return replica.InstanceID{}, false
 	}
 	return replica.InstanceID{
@@ -66,6 +87,9 @@ func parseExecutedKey(k []byte) (uint64, bool) {
 func describeKey(k []byte) string {
 	if id, ok := parseRecordKey(k); ok {
 		return "record " + id.String()
+	}
+	if id, ok := parseCommandKey(k); ok {
+		return "command " + id.String()
 	}
 	if pos, ok := parseExecutedKey(k); ok {
 		return fmt.Sprintf("executed position %d", pos)

@@ -14,15 +14,18 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/epaxosd/epaxosd/proto/epaxospb"
 	"github.com/epaxosd/epaxosd/proto/storagepb"
 	"github.com/epaxosd/epaxosd/replica"
+	"github.com/epaxosd/epaxosd/wire"
 )
 
 // FormatVersion is the on-disk format this package writes (doc.go,
-// "On-disk format"). It also reads version 1 (records always stored the
-// initial command in full), and marks such a directory version 2 on open,
-// before writing anything, so that a version-1 binary refuses it.
-const FormatVersion = 2
+// "On-disk format"). It also reads versions 1 (records always stored the
+// initial command in full) and 2 (records held their command), and marks
+// such a directory version 3 on open, before writing anything, so that an
+// older binary refuses it.
+const FormatVersion = 3
 
 var (
 	// ErrCorrupt is wrapped by every error that reports data failing its
@@ -228,15 +231,15 @@ func (s *Store) checkIdentity(id Identity) error {
 		return s.corrupt("meta", err)
 	}
 	v := m.GetFormatVersion()
-	if v != FormatVersion && v != 1 {
-		return fmt.Errorf("storage: data dir %s has on-disk format version %d; this epaxosd reads versions 1 and %d: %w",
+	if v < 1 || v > FormatVersion {
+		return fmt.Errorf("storage: data dir %s has on-disk format version %d; this epaxosd reads versions 1 to %d: %w",
 			s.dir, v, FormatVersion, ErrUnknownFormat)
 	}
 	if found := identityFromProto(&m); found != id {
 		return &mismatchError{dir: s.dir, found: found, want: id}
 	}
-	if v == 1 {
-		return s.writeMeta(id, "upgrade meta to format version 2")
+	if v < FormatVersion {
+		return s.writeMeta(id, fmt.Sprintf("upgrade meta to format version %d", FormatVersion))
 	}
 	return nil
 }
@@ -334,7 +337,10 @@ type Update struct {
 }
 
 // Write makes u durable: it writes every record (replacing any earlier
-// record of the same instance), the reservation, and appends the executed
+// record of the same instance; a record's command only when it is not
+// CommandUnchanged, which the store relies on: the command of the
+// instance's previous record, written earlier by this store, is the
+// record's), the reservation, and appends the executed
 // ids to the executed log, in one pebble batch committed with pebble.Sync,
 // and returns only once that batch is synced. On error nothing may be
 // assumed about the batch; after an ErrFailed error the store is unusable.
@@ -361,6 +367,16 @@ func (s *Store) Write(u Update) (err error) {
 		rec := &records[i]
 		if rec.ID.Slot == 0 {
 			return fmt.Errorf("storage: %s: save: record %v: slot 0 names no instance", s.dir, rec.ID)
+		}
+		// The command is written when it is new to this instance's
+		// records; the record refers to it (command_stored_apart).
+		if rec.Command != nil && !rec.CommandUnchanged {
+			e.key = appendCommandKey(e.key[:0], rec.ID)
+			e.val = appendCommandValue(beginValue(e.val[:0]), rec.Command)
+			sealValue(e.key, e.val)
+			if err := b.Set(e.key, e.val, nil); err != nil {
+				return fmt.Errorf("storage: %s: save: %w", s.dir, err)
+			}
 		}
 		e.key = appendRecordKey(e.key[:0], rec.ID)
 		e.val = appendRecord(beginValue(e.val[:0]), rec)
@@ -432,7 +448,11 @@ func (s *Store) Load() (st replica.HardState, err error) {
 	// corrupt log.
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
-	if st.Instances, err = s.loadRecords(snap); err != nil {
+	commands, err := s.loadCommands(snap)
+	if err != nil {
+		return replica.HardState{}, err
+	}
+	if st.Instances, err = s.loadRecords(snap, commands); err != nil {
 		return replica.HardState{}, err
 	}
 	if st.Executed, err = s.loadExecuted(snap); err != nil {
@@ -465,7 +485,49 @@ func (s *Store) loadReserved(r pebble.Reader) (uint64, error) {
 	return binary.BigEndian.Uint64(body), nil
 }
 
-func (s *Store) loadRecords(r pebble.Reader) (recs []replica.InstanceRecord, err error) {
+// loadCommands reads every command stored apart from its record.
+func (s *Store) loadCommands(r pebble.Reader) (cmds map[replica.InstanceID]*replica.Payload, err error) {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: commandLower, UpperBound: commandUpper})
+	if err != nil {
+		return nil, s.pebbleError("read commands", err)
+	}
+	defer func() {
+		if cerr := it.Close(); cerr != nil && err == nil {
+			cmds, err = nil, s.pebbleError("read commands", cerr)
+		}
+	}()
+	cmds = make(map[replica.InstanceID]*replica.Payload)
+	for ok := it.First(); ok; ok = it.Next() {
+		key := it.Key()
+		id, ok := parseCommandKey(key)
+		if !ok || id.Slot == 0 {
+			return nil, s.corrupt(describeKey(key), errors.New("malformed command key"))
+		}
+		val, err := it.ValueAndErr()
+		if err != nil {
+			return nil, s.pebbleError("read "+describeKey(key), err)
+		}
+		body, err := openValue(key, val)
+		if err != nil {
+			return nil, s.corrupt(describeKey(key), err)
+		}
+		var m epaxospb.Payload
+		if err := proto.Unmarshal(body, &m); err != nil {
+			return nil, s.corrupt(describeKey(key), fmt.Errorf("decode: %w", err))
+		}
+		p, err := wire.PayloadFromProto(&m)
+		if err != nil {
+			return nil, s.corrupt(describeKey(key), err)
+		}
+		cmds[id] = p
+	}
+	if err := it.Error(); err != nil {
+		return nil, s.pebbleError("read commands", err)
+	}
+	return cmds, nil
+}
+
+func (s *Store) loadRecords(r pebble.Reader, commands map[replica.InstanceID]*replica.Payload) (recs []replica.InstanceRecord, err error) {
 	it, err := r.NewIter(&pebble.IterOptions{LowerBound: recordLower, UpperBound: recordUpper})
 	if err != nil {
 		return nil, s.pebbleError("read records", err)
@@ -494,7 +556,7 @@ func (s *Store) loadRecords(r pebble.Reader) (recs []replica.InstanceRecord, err
 		if err := proto.Unmarshal(body, &m); err != nil {
 			return nil, s.corrupt(describeKey(key), fmt.Errorf("decode: %w", err))
 		}
-		rec, err := recordFromProto(id, &m)
+		rec, err := recordFromProto(id, &m, commands[id])
 		if err != nil {
 			return nil, s.corrupt(describeKey(key), err)
 		}

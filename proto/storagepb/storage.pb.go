@@ -101,7 +101,8 @@ func (x *Meta) GetReplicas() uint32 {
 	return 0
 }
 
-// InstanceRecord is the durable state of one instance (replica.InstanceRecord).
+// InstanceRecord is the durable state of one instance (replica.InstanceRecord),
+// but for a command stored apart (command_stored_apart).
 // The instance id is the record's key, not part of the value; the checksum
 // covers the key, so a value stored under the wrong key is detected.
 type InstanceRecord struct {
@@ -121,10 +122,15 @@ type InstanceRecord struct {
 	// abal is the ballot of the last accepted or committed value.
 	Abal uint64 `protobuf:"varint,7,opt,name=abal,proto3" json:"abal,omitempty"`
 	// init_command_is_command says that initCmd[id] equals cmd[id] (the
-	// usual case), which is then stored once, in command (format version 2).
+	// usual case), which is then stored once (format version 2).
 	InitCommandIsCommand bool `protobuf:"varint,8,opt,name=init_command_is_command,json=initCommandIsCommand,proto3" json:"init_command_is_command,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// command_stored_apart says that cmd[id] is not in this record but is
+	// the value under the instance's command key, as an epaxos.v1.Payload
+	// (format version 3): a command is written once however often the rest
+	// of the record is.
+	CommandStoredApart bool `protobuf:"varint,9,opt,name=command_stored_apart,json=commandStoredApart,proto3" json:"command_stored_apart,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *InstanceRecord) Reset() {
@@ -213,6 +219,13 @@ func (x *InstanceRecord) GetInitCommandIsCommand() bool {
 	return false
 }
 
+func (x *InstanceRecord) GetCommandStoredApart() bool {
+	if x != nil {
+		return x.CommandStoredApart
+	}
+	return false
+}
+
 // Executed is one entry of the executed log: the instance executed at the
 // entry's position (the key).
 type Executed struct {
@@ -268,7 +281,7 @@ const file_storage_proto_rawDesc = "" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x18\n" +
 	"\acluster\x18\x02 \x01(\tR\acluster\x12\x18\n" +
 	"\areplica\x18\x03 \x01(\rR\areplica\x12\x1a\n" +
-	"\breplicas\x18\x04 \x01(\rR\breplicas\"\xcd\x02\n" +
+	"\breplicas\x18\x04 \x01(\rR\breplicas\"\xff\x02\n" +
 	"\x0eInstanceRecord\x12,\n" +
 	"\acommand\x18\x01 \x01(\v2\x12.epaxos.v1.PayloadR\acommand\x125\n" +
 	"\finit_command\x18\x02 \x01(\v2\x12.epaxos.v1.PayloadR\vinitCommand\x12#\n" +
@@ -277,7 +290,8 @@ const file_storage_proto_rawDesc = "" +
 	"\x05phase\x18\x05 \x01(\x0e2\x10.epaxos.v1.PhaseR\x05phase\x12\x10\n" +
 	"\x03bal\x18\x06 \x01(\x04R\x03bal\x12\x12\n" +
 	"\x04abal\x18\a \x01(\x04R\x04abal\x125\n" +
-	"\x17init_command_is_command\x18\b \x01(\bR\x14initCommandIsCommand\"=\n" +
+	"\x17init_command_is_command\x18\b \x01(\bR\x14initCommandIsCommand\x120\n" +
+	"\x14command_stored_apart\x18\t \x01(\bR\x12commandStoredApart\"=\n" +
 	"\bExecuted\x121\n" +
 	"\binstance\x18\x01 \x01(\v2\x15.epaxos.v1.InstanceIDR\binstanceB,Z*github.com/epaxosd/epaxosd/proto/storagepbb\x06proto3"
 
