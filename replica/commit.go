@@ -6,9 +6,33 @@ import "fmt"
 // locally first (so it is persisted before Commit(b) leaves, which the
 // recovery's line 56 relies on) and broadcasts Commit to every replica,
 // thrifty or not.
+//
+// A replica that answered this coordinator's PreAccept (at ballot 0) or its
+// Accept at b holds c already, so its Commit leaves c out
+// (Message.CommandElided): a replica that pre-accepted or accepted c for
+// the instance can later accept only c, since c is what is decided (any
+// higher ballot's proposal is the decided value, and a ballot-0 PreAccept
+// only ever carries the coordinator's command), and a replica accepts nothing
+// at a lower ballot than one it answered. Its reply was sent only once c
+// was durable, so a restart does not lose it either.
 func (r *Replica) commitAsLeader(in *instance, b Ballot, c *Payload, D Deps) {
+	holds := map[ReplicaID]bool{}
+	if l := in.lead; l != nil {
+		for q := range l.acceptOKs {
+			holds[q] = true
+		}
+		if l.ballot == 0 {
+			for q := range l.preAcceptOKs {
+				holds[q] = true
+			}
+		}
+	}
 	r.commit(in, b, c, D)
 	for _, to := range r.peers() {
+		if holds[to] {
+			r.send(Message{Type: MsgCommit, To: to, Instance: in.id, Ballot: in.abal, Deps: in.deps, CommandElided: true})
+			continue
+		}
 		r.sendCommit(to, in)
 	}
 }
@@ -62,6 +86,15 @@ func (r *Replica) reproposeIfNop(in *instance) {
 // crashes on what a peer sends.
 func (r *Replica) onCommit(m Message) error {
 	in := r.instance(m.Instance)
+	if m.CommandElided {
+		// The coordinator knows this replica accepted the command; one
+		// that does not hold it is refused and changes nothing (recovery
+		// or catch-up brings the decision with its command).
+		if in.cmd == nil {
+			return fmt.Errorf("commit of %v leaves out a command this replica does not hold", in.id)
+		}
+		m.Command = in.cmd
+	}
 	if in.phase == Committed {
 		if !in.cmd.Equal(m.Command) || !in.deps.Equal(m.Deps) {
 			return fmt.Errorf("agreement violated at %v: committed %s %v, got %s %v",

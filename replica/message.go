@@ -53,7 +53,7 @@ type Invalidator struct {
 //	PreAcceptOK(id, D_q)       Instance, Deps
 //	Accept(b, id, c, D)        Ballot, Instance, Command, Deps
 //	AcceptOK(b, id)            Ballot, Instance
-//	Commit(b, id, c, D)        Ballot, Instance, Command, Deps
+//	Commit(b, id, c, D)        Ballot, Instance, Command (or CommandElided), Deps
 //	Recover(b, id)             Ballot, Instance
 //	RecoverOK(b, id, abal, cmd, dep, initCmd, initDep, phase)
 //	                           Ballot, Instance, Abal, Command, Deps, InitCommand, InitDeps, Phase
@@ -80,6 +80,13 @@ type Message struct {
 	InitDeps     Deps
 	Invalidators []Invalidator
 	Count        uint32
+	// CommandElided, on a Commit from the instance's coordinator only,
+	// says that Command is left out: the receiver holds the decided
+	// command already, having answered the coordinator's PreAccept or
+	// Accept of it (a command never changes once a replica has accepted
+	// it for the decision; see commitAsLeader). It halves the bytes a
+	// command costs on the network.
+	CommandElided bool
 }
 
 // Clone returns a deep copy of m, as a real network delivers it: the

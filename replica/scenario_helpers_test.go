@@ -115,11 +115,16 @@ func (s *scenario) flush(i int) {
 	}
 	s.disk[i] = append(s.disk[i], rd)
 	for _, m := range rd.Messages {
-		if (m.Type == MsgAccept || m.Type == MsgCommit) && m.Command == nil {
+		if (m.Type == MsgAccept || m.Type == MsgCommit && !m.CommandElided) && m.Command == nil {
 			s.t.Errorf("Fig. 3 lines 26/37: r%d sent %v without its command: %s must carry (c, D), not only the id", i, m, m.Type)
 		}
 		if s.rs[m.To] == nil {
 			continue // lost: the recipient is down
+		}
+		if m.CommandElided {
+			if to := state(s.rs[m.To], m.Instance); to == nil || !to.cmd.Equal(state(s.r(i), m.Instance).cmd) {
+				s.t.Errorf("r%d sent %v leaving out a command r%d does not hold", i, m, m.To)
+			}
 		}
 		s.pool = append(s.pool, m)
 	}

@@ -55,10 +55,17 @@ func (r *Replica) validate(m Message) error {
 		if m.Command == nil || m.Command.Nop {
 			return fmt.Errorf("PreAccept without a command")
 		}
-	case MsgAccept, MsgCommit, MsgValidate:
+	case MsgCommit:
+		if m.Command == nil && !m.CommandElided || m.Command != nil && m.CommandElided {
+			return fmt.Errorf("Commit with %s and elided=%v", m.Command, m.CommandElided)
+		}
+	case MsgAccept, MsgValidate:
 		if m.Command == nil {
 			return fmt.Errorf("%s without a command", m.Type)
 		}
+	}
+	if m.CommandElided && m.Type != MsgCommit {
+		return fmt.Errorf("%s with an elided command", m.Type)
 	}
 	switch m.Type {
 	case MsgAccept, MsgRecover, MsgValidate:

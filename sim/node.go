@@ -459,7 +459,7 @@ func checkPromise(d *disk, m replica.Message) string {
 			return bad("has not accepted at the promised ballot")
 		}
 	case replica.MsgCommit:
-		if !ok || rec.Phase != replica.Committed || !rec.Command.Equal(m.Command) || !rec.Deps.Equal(m.Deps) {
+		if !ok || rec.Phase != replica.Committed || !m.CommandElided && !rec.Command.Equal(m.Command) || !rec.Deps.Equal(m.Deps) {
 			return bad("is not the committed value it announces")
 		}
 	case replica.MsgRecoverOK, replica.MsgValidateOK:

@@ -31,6 +31,8 @@ func MessageToProto(m replica.Message) *epaxospb.Message {
 		InitCommand: wire.PayloadToProto(m.InitCommand),
 		InitDeps:    wire.DepsToProto(m.InitDeps),
 		Count:       m.Count,
+
+		CommandElided: m.CommandElided,
 	}
 	if len(m.Invalidators) > 0 {
 		pm.Invalidators = make([]*epaxospb.Invalidator, len(m.Invalidators))
@@ -67,6 +69,8 @@ func MessageFromProto(pm *epaxospb.Message) (replica.Message, error) {
 		Ballot: replica.Ballot(pm.GetBallot()),
 		Abal:   replica.Ballot(pm.GetAbal()),
 		Count:  pm.GetCount(),
+
+		CommandElided: pm.GetCommandElided(),
 	}
 	var err error
 	fail := func(field string, err error) (replica.Message, error) {

@@ -531,7 +531,10 @@ type Message struct {
 	// ValidateOK: the invalidating instances.
 	Invalidators []*Invalidator `protobuf:"bytes,12,rep,name=invalidators,proto3" json:"invalidators,omitempty"`
 	// Waiting: the size of R_max.
-	Count         uint32 `protobuf:"varint,13,opt,name=count,proto3" json:"count,omitempty"`
+	Count uint32 `protobuf:"varint,13,opt,name=count,proto3" json:"count,omitempty"`
+	// Commit: command is left out; the receiver holds it, having accepted
+	// it from the sender (see replica.Message.CommandElided).
+	CommandElided bool `protobuf:"varint,14,opt,name=command_elided,json=commandElided,proto3" json:"command_elided,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -655,6 +658,13 @@ func (x *Message) GetCount() uint32 {
 		return x.Count
 	}
 	return 0
+}
+
+func (x *Message) GetCommandElided() bool {
+	if x != nil {
+		return x.CommandElided
+	}
+	return false
 }
 
 // Envelope carries a batch of messages from one replica to another.
@@ -1003,7 +1013,7 @@ const file_epaxos_proto_rawDesc = "" +
 	"\ahorizon\x18\x03 \x03(\x04R\ahorizon\"h\n" +
 	"\vInvalidator\x121\n" +
 	"\binstance\x18\x01 \x01(\v2\x15.epaxos.v1.InstanceIDR\binstance\x12&\n" +
-	"\x05phase\x18\x02 \x01(\x0e2\x10.epaxos.v1.PhaseR\x05phase\"\xea\x03\n" +
+	"\x05phase\x18\x02 \x01(\x0e2\x10.epaxos.v1.PhaseR\x05phase\"\x91\x04\n" +
 	"\aMessage\x12*\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x16.epaxos.v1.MessageTypeR\x04type\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\rR\x04from\x12\x0e\n" +
@@ -1018,7 +1028,8 @@ const file_epaxos_proto_rawDesc = "" +
 	" \x01(\v2\x12.epaxos.v1.PayloadR\vinitCommand\x12,\n" +
 	"\tinit_deps\x18\v \x01(\v2\x0f.epaxos.v1.DepsR\binitDeps\x12:\n" +
 	"\finvalidators\x18\f \x03(\v2\x16.epaxos.v1.InvalidatorR\finvalidators\x12\x14\n" +
-	"\x05count\x18\r \x01(\rR\x05count\"h\n" +
+	"\x05count\x18\r \x01(\rR\x05count\x12%\n" +
+	"\x0ecommand_elided\x18\x0e \x01(\bR\rcommandElided\"h\n" +
 	"\bEnvelope\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\rR\x04from\x12.\n" +
