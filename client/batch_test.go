@@ -42,9 +42,9 @@ func (g *gatedStream) Recv() (*epaxospb.ProposeResponses, error) {
 	return m, nil
 }
 
-// Requests queued while a message is being sent go out together in the
-// next message, and each answer in a message reaches its own request.
-func TestStream_RequestsQueuedDuringASendGoOutInOneMessage(t *testing.T) {
+// newGatedStream returns a replicaStream over a gatedStream, with its
+// receiver and sender running until the test ends.
+func newGatedStream(t *testing.T) (*gatedStream, *replicaStream) {
 	g := &gatedStream{gate: make(chan struct{}), sent: make(chan int, 16), answers: make(chan *epaxospb.ProposeResponses, 16)}
 	s := &replicaStream{stream: g, cancel: func() {}, wake: make(chan struct{}, 1),
 		waiting: make(map[requestKey]*streamCall), broken: make(chan struct{})}
@@ -52,6 +52,13 @@ func TestStream_RequestsQueuedDuringASendGoOutInOneMessage(t *testing.T) {
 	go c.receive(0, s)
 	go s.sendLoop()
 	t.Cleanup(func() { s.fail(nil); close(g.answers) })
+	return g, s
+}
+
+// Requests queued while a message is being sent go out together in the
+// next message, and each answer in a message reaches its own request.
+func TestStream_RequestsQueuedDuringASendGoOutInOneMessage(t *testing.T) {
+	g, s := newGatedStream(t)
 
 	const queuedBehind = 99
 	var wg sync.WaitGroup
@@ -95,13 +102,7 @@ func TestStream_RequestsQueuedDuringASendGoOutInOneMessage(t *testing.T) {
 // A request queued behind a message being sent, whose caller gives up, is
 // never sent and leaves the stream working.
 func TestStream_AnAbandonedQueuedRequestIsNeverSent(t *testing.T) {
-	g := &gatedStream{gate: make(chan struct{}), sent: make(chan int, 16), answers: make(chan *epaxospb.ProposeResponses, 16)}
-	s := &replicaStream{stream: g, cancel: func() {}, wake: make(chan struct{}, 1),
-		waiting: make(map[requestKey]*streamCall), broken: make(chan struct{})}
-	c := &Client{unary: make([]bool, 1)}
-	go c.receive(0, s)
-	go s.sendLoop()
-	t.Cleanup(func() { s.fail(nil); close(g.answers) })
+	g, s := newGatedStream(t)
 
 	first := make(chan error, 1)
 	go func() {

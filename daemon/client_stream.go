@@ -331,9 +331,12 @@ func (s batched) recv() ([]*epaxospb.ProposeRequest, error) {
 func (s batched) send(resps []*epaxospb.ProposeResponse) error {
 	for len(resps) > 0 {
 		n, size := 0, 0
-		for n < len(resps) && (n == 0 || size+responseBytes(resps[n]) <= MaxBatchBytes) {
-			size += responseBytes(resps[n])
-			n++
+		for ; n < len(resps); n++ {
+			b := responseBytes(resps[n])
+			if n > 0 && size+b > MaxBatchBytes {
+				break
+			}
+			size += b
 		}
 		if err := s.Send(&epaxospb.ProposeResponses{Responses: resps[:n]}); err != nil {
 			return err

@@ -16,25 +16,29 @@ import "fmt"
 // at a lower ballot than one it answered. Its reply was sent only once c
 // was durable, so a restart does not lose it either.
 func (r *Replica) commitAsLeader(in *instance, b Ballot, c *Payload, D Deps) {
-	holds := map[ReplicaID]bool{}
-	if l := in.lead; l != nil {
-		for q := range l.acceptOKs {
-			holds[q] = true
-		}
-		if l.ballot == 0 {
-			for q := range l.preAcceptOKs {
-				holds[q] = true
-			}
-		}
-	}
+	l := in.lead // commit drops it
 	r.commit(in, b, c, D)
 	for _, to := range r.peers() {
-		if holds[to] {
+		if l.holdsCommand(to) {
 			r.send(Message{Type: MsgCommit, To: to, Instance: in.id, Ballot: in.abal, Deps: in.deps, CommandElided: true})
 			continue
 		}
 		r.sendCommit(to, in)
 	}
+}
+
+// holdsCommand reports whether q answered this coordination with the
+// command durable: an AcceptOK at its ballot, or a PreAcceptOK at ballot 0.
+// A nil leader knows of no one.
+func (l *leader) holdsCommand(q ReplicaID) bool {
+	if l == nil {
+		return false
+	}
+	if l.acceptOKs[q] {
+		return true
+	}
+	_, ok := l.preAcceptOKs[q]
+	return ok && l.ballot == 0
 }
 
 // sendCommit tells replica to the committed value of in.

@@ -24,10 +24,6 @@ var (
 	metaKey     = []byte{prefixMeta}
 	reservedKey = []byte{prefixReserved}
 
-	recordLower   = []byte{prefixRecord}
-	recordUpper   = []byte{prefixRecord + 1}
-	commandLower  = []byte{prefixCommand}
-	commandUpper  = []byte{prefixCommand + 1}
 	executedLower = []byte{prefixExecuted}
 	executedUpper = []byte{prefixExecuted + 1}
 )

@@ -486,86 +486,85 @@ func (s *Store) loadReserved(r pebble.Reader) (uint64, error) {
 }
 
 // loadCommands reads every command stored apart from its record.
-func (s *Store) loadCommands(r pebble.Reader) (cmds map[replica.InstanceID]*replica.Payload, err error) {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: commandLower, UpperBound: commandUpper})
-	if err != nil {
-		return nil, s.pebbleError("read commands", err)
-	}
-	defer func() {
-		if cerr := it.Close(); cerr != nil && err == nil {
-			cmds, err = nil, s.pebbleError("read commands", cerr)
-		}
-	}()
-	cmds = make(map[replica.InstanceID]*replica.Payload)
-	for ok := it.First(); ok; ok = it.Next() {
-		key := it.Key()
-		id, ok := parseCommandKey(key)
-		if !ok || id.Slot == 0 {
-			return nil, s.corrupt(describeKey(key), errors.New("malformed command key"))
-		}
-		val, err := it.ValueAndErr()
-		if err != nil {
-			return nil, s.pebbleError("read "+describeKey(key), err)
-		}
-		body, err := openValue(key, val)
-		if err != nil {
-			return nil, s.corrupt(describeKey(key), err)
-		}
+func (s *Store) loadCommands(r pebble.Reader) (map[replica.InstanceID]*replica.Payload, error) {
+	cmds := make(map[replica.InstanceID]*replica.Payload)
+	err := s.eachInstanceValue(r, prefixCommand, "command", func(id replica.InstanceID, body []byte) error {
 		var m epaxospb.Payload
 		if err := proto.Unmarshal(body, &m); err != nil {
-			return nil, s.corrupt(describeKey(key), fmt.Errorf("decode: %w", err))
+			return fmt.Errorf("decode: %w", err)
 		}
 		p, err := wire.PayloadFromProto(&m)
 		if err != nil {
-			return nil, s.corrupt(describeKey(key), err)
+			return err
 		}
 		cmds[id] = p
-	}
-	if err := it.Error(); err != nil {
-		return nil, s.pebbleError("read commands", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return cmds, nil
 }
 
-func (s *Store) loadRecords(r pebble.Reader, commands map[replica.InstanceID]*replica.Payload) (recs []replica.InstanceRecord, err error) {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: recordLower, UpperBound: recordUpper})
-	if err != nil {
-		return nil, s.pebbleError("read records", err)
-	}
-	defer func() {
-		if cerr := it.Close(); cerr != nil && err == nil {
-			recs, err = nil, s.pebbleError("read records", cerr)
-		}
-	}()
+// loadRecords reads every instance record, taking a command stored apart
+// from commands.
+func (s *Store) loadRecords(r pebble.Reader, commands map[replica.InstanceID]*replica.Payload) ([]replica.InstanceRecord, error) {
+	var recs []replica.InstanceRecord
 	var m storagepb.InstanceRecord
-	for ok := it.First(); ok; ok = it.Next() {
-		key := it.Key()
-		id, ok := parseRecordKey(key)
-		if !ok || id.Slot == 0 {
-			return nil, s.corrupt(describeKey(key), errors.New("malformed record key"))
-		}
-		val, err := it.ValueAndErr()
-		if err != nil {
-			return nil, s.pebbleError("read "+describeKey(key), err)
-		}
-		body, err := openValue(key, val)
-		if err != nil {
-			return nil, s.corrupt(describeKey(key), err)
-		}
+	err := s.eachInstanceValue(r, prefixRecord, "record", func(id replica.InstanceID, body []byte) error {
 		m.Reset()
 		if err := proto.Unmarshal(body, &m); err != nil {
-			return nil, s.corrupt(describeKey(key), fmt.Errorf("decode: %w", err))
+			return fmt.Errorf("decode: %w", err)
 		}
 		rec, err := recordFromProto(id, &m, commands[id])
 		if err != nil {
-			return nil, s.corrupt(describeKey(key), err)
+			return err
 		}
 		recs = append(recs, rec)
-	}
-	if err := it.Error(); err != nil {
-		return nil, s.pebbleError("read records", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return recs, nil
+}
+
+// eachInstanceValue calls fn with the instance id and the checksummed body
+// of every value of one kind (prefix: records or commands), in id order. A
+// malformed key, a bad checksum or an error from fn is reported as
+// corruption of that key.
+func (s *Store) eachInstanceValue(r pebble.Reader, prefix byte, kind string, fn func(replica.InstanceID, []byte) error) (err error) {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: []byte{prefix + 1}})
+	if err != nil {
+		return s.pebbleError("read "+kind+"s", err)
+	}
+	defer func() {
+		if cerr := it.Close(); cerr != nil && err == nil {
+			err = s.pebbleError("read "+kind+"s", cerr)
+		}
+	}()
+	for ok := it.First(); ok; ok = it.Next() {
+		key := it.Key()
+		id, ok := parseInstanceKey(key, prefix)
+		if !ok || id.Slot == 0 {
+			return s.corrupt(describeKey(key), fmt.Errorf("malformed %s key", kind))
+		}
+		val, err := it.ValueAndErr()
+		if err != nil {
+			return s.pebbleError("read "+describeKey(key), err)
+		}
+		body, err := openValue(key, val)
+		if err != nil {
+			return s.corrupt(describeKey(key), err)
+		}
+		if err := fn(id, body); err != nil {
+			return s.corrupt(describeKey(key), err)
+		}
+	}
+	if err := it.Error(); err != nil {
+		return s.pebbleError("read "+kind+"s", err)
+	}
+	return nil
 }
 
 func (s *Store) loadExecuted(r pebble.Reader) (ids []replica.InstanceID, err error) {

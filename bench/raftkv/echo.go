@@ -107,10 +107,6 @@ func (e *Echo) ProposeBatches(stream epaxospb.Client_ProposeBatchesServer) error
 		}
 	}()
 	if err := sendBatches(stream, out); err != nil {
-		go func() {
-			for range out {
-			}
-		}()
 		return err
 	}
 	return <-received

@@ -71,11 +71,6 @@ func (s *service) ProposeBatches(stream epaxospb.Client_ProposeBatchesServer) er
 		}
 	}()
 	if err := sendBatches(stream, out); err != nil {
-		// Drain so the appliers finish; the call ends with err.
-		go func() {
-			for range out {
-			}
-		}()
 		return err
 	}
 	return <-received
@@ -83,7 +78,9 @@ func (s *service) ProposeBatches(stream epaxospb.Client_ProposeBatchesServer) er
 
 // sendBatches sends the answers from out until it is closed: each message
 // carries the answers waiting when it is made, up to MaxBatchBytes (a
-// single larger answer goes alone).
+// single larger answer goes alone). When a send fails it drains out in the
+// background, so that whatever produces the answers can finish, and
+// returns the error.
 func sendBatches(stream epaxospb.Client_ProposeBatchesServer, out <-chan *epaxospb.ProposeResponse) error {
 	var batch []*epaxospb.ProposeResponse
 	for first := range out {
@@ -103,6 +100,10 @@ func sendBatches(stream epaxospb.Client_ProposeBatchesServer, out <-chan *epaxos
 			}
 		}
 		if err := stream.Send(&epaxospb.ProposeResponses{Responses: batch}); err != nil {
+			go func() {
+				for range out {
+				}
+			}()
 			return err
 		}
 		clear(batch)
