@@ -44,6 +44,21 @@ type queuedExecution struct {
 // executed-log order, batching whatever has accumulated, and records each
 // result in the session table, which answers the waiting clients.
 //
+// Executions are handed over as soon as the core produces them, before the
+// persister has written their Ready, so that the plugin's round trip
+// overlaps the write (and its fsync) instead of following it. Nothing the
+// plugin computed leaves the process early: a batch's results enter the
+// session table, which answers clients and filters retries, only once the
+// persister reports its executions written (writtenUpTo), the point at
+// which package replica allows them to be applied. Until then they exist
+// only inside the plugin process and this applier, and both are discarded
+// if the replica dies: a restarted replica rebuilds a new plugin from its
+// durable executed log, so a speculatively applied execution that never
+// became durable is never seen. Only one batch is held back at a time, so
+// the session table is up to date whenever the next batch is filtered.
+// Whatever later reads the plugin's state other than through results (a
+// snapshot) must likewise take it at a written position.
+//
 // It also supervises the plugin: if the process dies, misbehaves or stops
 // answering health checks, the applier stops applying, starts a new
 // process, rebuilds it by replaying the executed log from the beginning (the
@@ -62,16 +77,53 @@ type applier struct {
 	wake    chan struct{}      // signalled when queue grows
 	host    *plugin.Host       // nil while the plugin is being restarted
 	abort   context.CancelFunc // cancels the Apply in flight (health check)
-	applied uint64             // executed-log position applied to host
+	applied uint64             // executed-log position applied to host and recorded
+	spillTo uint64             // the last executed-log position dropped from queue
+
+	written     uint64        // executed-log positions up to this are written (writtenUpTo)
+	writtenWake chan struct{} // signalled when written grows
 }
 
+// newApplier returns an applier whose executed log already holds written
+// positions: what New loaded from storage.
 func newApplier(launch func() (*plugin.Host, error), load func() (replica.HardState, error),
-	sessions *session.Table, log hclog.Logger) *applier {
-	return &applier{launch: launch, load: load, sessions: sessions, log: log, wake: make(chan struct{}, 1)}
+	sessions *session.Table, log hclog.Logger, written uint64) *applier {
+	return &applier{launch: launch, load: load, sessions: sessions, log: log, wake: make(chan struct{}, 1),
+		written: written, writtenWake: make(chan struct{}, 1)}
 }
 
-// enqueue hands over the executions of one Ready; first is the executed-log
-// position of execs[0]. It never blocks.
+// writtenUpTo reports that the persister has carried out every Ready up to
+// the one holding executed-log position upTo: its records are written (and
+// synced if it needed it), so its executions' results may leave.
+func (a *applier) writtenUpTo(upTo uint64) {
+	a.mu.Lock()
+	grew := upTo > a.written
+	a.written = max(a.written, upTo)
+	a.mu.Unlock()
+	if grew {
+		signal(a.writtenWake)
+	}
+}
+
+// awaitWritten waits until executed-log position pos is written.
+func (a *applier) awaitWritten(ctx context.Context, pos uint64) error {
+	for {
+		a.mu.Lock()
+		done := a.written >= pos
+		a.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-a.writtenWake:
+		}
+	}
+}
+
+// enqueue hands over the executions of one Ready, possibly before it is
+// written; first is the executed-log position of execs[0]. It never blocks.
 func (a *applier) enqueue(first uint64, execs []replica.Execution) {
 	a.mu.Lock()
 	if len(a.queue)+len(execs) > maxQueuedExecutions {
@@ -80,6 +132,7 @@ func (a *applier) enqueue(first uint64, execs []replica.Execution) {
 				"queued", len(a.queue), "applied", a.applied)
 		}
 		a.queue, a.spilled = nil, true
+		a.spillTo = max(a.spillTo, first+uint64(len(execs))-1)
 	} else {
 		for i, e := range execs {
 			a.queue = append(a.queue, queuedExecution{pos: first + uint64(i), exec: e})
@@ -114,24 +167,29 @@ func (a *applier) start(ctx context.Context) error {
 // being rebuilt.
 const startAttempts = 5
 
-// rebuild replays the whole executed log into the new process h, through a
-// reset session table, and makes h the current plugin.
+// rebuild replays the written executed log into the new process h, through
+// a reset session table, and makes h the current plugin. What comes after
+// the written part is still queued (or, after a spill, read by catchUp).
 func (a *applier) rebuild(ctx context.Context, h *plugin.Host) error {
+	a.mu.Lock()
+	written := a.written
+	a.mu.Unlock()
 	st, err := a.load()
 	if err != nil {
 		h.Close()
 		return &logError{fmt.Errorf("reading the executed log: %w", err)}
 	}
+	upTo := min(uint64(len(st.Executed)), written)
 	a.sessions.ResetState()
-	if err := replayInto(ctx, h, a.sessions, st); err != nil {
+	if err := replayFrom(ctx, h, a.sessions, st, 1, upTo); err != nil {
 		h.Close()
 		return err
 	}
 	a.mu.Lock()
-	a.host, a.applied = h, uint64(len(st.Executed))
+	a.host, a.applied = h, upTo
 	a.mu.Unlock()
-	if len(st.Executed) > 0 {
-		a.log.Info("state machine rebuilt from the executed log", "instances", len(st.Executed))
+	if upTo > 0 {
+		a.log.Info("state machine rebuilt from the executed log", "instances", upTo)
 	}
 	return nil
 }
@@ -229,11 +287,12 @@ func (a *applier) restart(ctx context.Context, failures *int) error {
 }
 
 // catchUp, after the queue was dropped, applies from the executed log what
-// the plugin has not applied, up to the log's end; the executions queued
-// since are then skipped by position (next).
+// the plugin has not applied, up to the written end of the log, once that
+// covers every dropped execution; the executions queued since are then
+// skipped by position (next).
 func (a *applier) catchUp(ctx context.Context) error {
 	a.mu.Lock()
-	spilled, h, from := a.spilled, a.host, a.applied+1
+	spilled, h, from, spillTo := a.spilled, a.host, a.applied+1, a.spillTo
 	if h == nil {
 		// The health check dropped the plugin; the next one is rebuilt
 		// from the whole log, then catches up from there.
@@ -245,20 +304,30 @@ func (a *applier) catchUp(ctx context.Context) error {
 	if !spilled {
 		return nil
 	}
+	retry := func(err error) error {
+		a.mu.Lock()
+		a.spilled = true // try again, with the next plugin if this one failed
+		a.mu.Unlock()
+		return err
+	}
+	if err := a.awaitWritten(ctx, spillTo); err != nil {
+		return retry(err)
+	}
+	a.mu.Lock()
+	written := a.written
+	a.mu.Unlock()
 	st, err := a.load()
 	if err != nil {
 		return &logError{fmt.Errorf("reading the executed log: %w", err)}
 	}
-	if err := replayFrom(ctx, h, a.sessions, st, from); err != nil {
-		a.mu.Lock()
-		a.spilled = true // try again with the next plugin
-		a.mu.Unlock()
-		return err
+	upTo := min(uint64(len(st.Executed)), written)
+	if err := replayFrom(ctx, h, a.sessions, st, from, upTo); err != nil {
+		return retry(err)
 	}
 	a.mu.Lock()
-	a.applied = max(a.applied, uint64(len(st.Executed)))
+	a.applied = max(a.applied, upTo)
 	a.mu.Unlock()
-	a.log.Info("state machine caught up from the executed log", "from", from, "to", len(st.Executed))
+	a.log.Info("state machine caught up from the executed log", "from", from, "to", upTo)
 	return nil
 }
 
@@ -335,11 +404,13 @@ func (a *applier) apply(ctx context.Context, batch []queuedExecution) error {
 	for _, q := range batch {
 		cmds = appendCommands(cmds, q.exec)
 	}
-	if err := applyCommands(actx, h, a.sessions, cmds); err != nil {
+	last := batch[len(batch)-1].pos
+	err := applyCommandsThen(actx, h, a.sessions, cmds, func() error { return a.awaitWritten(ctx, last) })
+	if err != nil {
 		return err
 	}
 	a.mu.Lock()
-	a.applied = batch[len(batch)-1].pos
+	a.applied = last
 	a.mu.Unlock()
 	return nil
 }
@@ -409,15 +480,22 @@ func appendCommands(cmds []session.Command, execs ...replica.Execution) []sessio
 	return cmds
 }
 
-// applyCommands runs commands through the session table and the plugin h,
-// then records the results (which answers waiting clients).
-func applyCommands(ctx context.Context, h *plugin.Host, sessions *session.Table, cmds []session.Command) error {
+// applyCommandsThen runs commands through the session table and the plugin
+// h, waits for release (nil: none), then records the results (which answers
+// waiting clients). If release fails nothing is recorded.
+func applyCommandsThen(ctx context.Context, h *plugin.Host, sessions *session.Table, cmds []session.Command,
+	release func() error) error {
 	slots, batch := sessions.Filter(cmds)
 	var results []plugin.Result
 	if len(batch) > 0 {
 		var err error
 		if results, err = h.Apply(ctx, batch); err != nil {
 			return fmt.Errorf("state machine: %w", err)
+		}
+	}
+	if release != nil {
+		if err := release(); err != nil {
+			return err
 		}
 	}
 	sessions.Record(cmds, slots, results)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -43,8 +44,9 @@ func (m *gatedMachine) count() int {
 
 // A state machine that falls behind by more than maxQueuedExecutions does
 // not make the applier hold them all: the queue is dropped and, once the
-// plugin moves again, the dropped executions are read back from the
-// executed log. Every command is applied exactly once, in log order.
+// plugin moves again and the dropped executions are written, they are read
+// back from the executed log. Every command is applied exactly once, in
+// log order.
 func TestApplier_SpillsToTheExecutedLogWhenThePluginFallsBehind(t *testing.T) {
 	sm := &gatedMachine{gate: make(chan struct{})}
 	host := plugin.TestHost(t, sm)
@@ -58,7 +60,7 @@ func TestApplier_SpillsToTheExecutedLogWhenThePluginFallsBehind(t *testing.T) {
 		return replica.HardState{Instances: append([]replica.InstanceRecord(nil), log.Instances...),
 			Executed: append([]replica.InstanceID(nil), log.Executed...)}, nil
 	}
-	a := newApplier(func() (*plugin.Host, error) { return host, nil }, load, session.New(), hclog.NewNullLogger())
+	a := newApplier(func() (*plugin.Host, error) { return host, nil }, load, session.New(), hclog.NewNullLogger(), 0)
 	if err := a.start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -72,33 +74,61 @@ func TestApplier_SpillsToTheExecutedLogWhenThePluginFallsBehind(t *testing.T) {
 		}
 	}()
 
-	// Execute in Readies of 100, persisting each before handing it over,
-	// as the persister does.
+	// Execute in Readies of 100, handing each over before writing it, as
+	// the core loop and the persister do. From the Ready that overflows the
+	// queue on, the writes lag until the plugin moves again, so the dropped
+	// executions are not in the log when the applier first wants them.
 	const total = (maxQueuedExecutions/100 + 50) * 100
 	next := uint64(1)
 	maxQueued := 0
+	var unwritten [][]replica.InstanceRecord
+	write := func(recs []replica.InstanceRecord) {
+		logMu.Lock()
+		for _, rec := range recs {
+			log.Instances = append(log.Instances, rec)
+			log.Executed = append(log.Executed, rec.ID)
+		}
+		upTo := uint64(len(log.Executed))
+		logMu.Unlock()
+		a.writtenUpTo(upTo)
+	}
 	for next <= total {
 		var execs []replica.Execution
-		logMu.Lock()
+		var recs []replica.InstanceRecord
 		for range 100 {
 			id := replica.InstanceID{Replica: 0, Slot: next}
 			cmd := replica.Command{ClientID: next, Seq: 1, Access: replica.Write, Key: fmt.Sprint(next)}
-			log.Instances = append(log.Instances, replica.InstanceRecord{ID: id, Phase: replica.Committed,
+			recs = append(recs, replica.InstanceRecord{ID: id, Phase: replica.Committed,
 				Command: &replica.Payload{Commands: []replica.Command{cmd}}})
-			log.Executed = append(log.Executed, id)
 			execs = append(execs, replica.Execution{Instance: id, Commands: []replica.Command{cmd}})
 			next++
 		}
-		logMu.Unlock()
 		a.enqueue(next-100, execs)
 		a.mu.Lock()
 		maxQueued = max(maxQueued, len(a.queue))
+		spilled := a.spilled
 		a.mu.Unlock()
+		if spilled || len(unwritten) > 0 {
+			unwritten = append(unwritten, recs)
+		} else {
+			write(recs)
+		}
 	}
 	if maxQueued > maxQueuedExecutions {
 		t.Fatalf("the applier held %d executions, more than %d", maxQueued, maxQueuedExecutions)
 	}
+	if len(unwritten) == 0 {
+		t.Fatal("the queue never overflowed")
+	}
 	close(sm.gate)
+	waitUntil(t, "the applier turned to the executed log", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return !a.spilled
+	})
+	for _, recs := range unwritten {
+		write(recs)
+	}
 	waitUntil(t, "every command applied", func() bool { return sm.count() >= total })
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
@@ -152,7 +182,7 @@ func TestApplier_StartRetriesAPluginThatDiesDuringTheRebuild(t *testing.T) {
 		return plugin.TestHost(t, sm), nil
 	}
 	st := oneCommandLog(10)
-	a := newApplier(launch, func() (replica.HardState, error) { return st, nil }, session.New(), hclog.NewNullLogger())
+	a := newApplier(launch, func() (replica.HardState, error) { return st, nil }, session.New(), hclog.NewNullLogger(), 10)
 	if err := a.start(context.Background()); err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -171,7 +201,7 @@ func TestApplier_ApplyAfterTheHealthCheckDroppedThePluginFails(t *testing.T) {
 	close(sm.gate)
 	h := plugin.TestHost(t, sm)
 	a := newApplier(func() (*plugin.Host, error) { return h, nil },
-		func() (replica.HardState, error) { return replica.HardState{}, nil }, session.New(), hclog.NewNullLogger())
+		func() (replica.HardState, error) { return replica.HardState{}, nil }, session.New(), hclog.NewNullLogger(), 0)
 	if err := a.start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -183,5 +213,56 @@ func TestApplier_ApplyAfterTheHealthCheckDroppedThePluginFails(t *testing.T) {
 	}
 	if got := sm.count(); got != 0 {
 		t.Fatalf("the dropped plugin applied %d commands", got)
+	}
+}
+
+// The plugin may apply executions before they are written (the round trip
+// overlaps the write), but their results reach no client, and enter no
+// session, until the persister reports them written: Ready's order
+// (persist, then execute) holds for everything outside the plugin process.
+func TestApplier_ResultsWaitUntilTheirExecutionsAreWritten(t *testing.T) {
+	sm := &gatedMachine{gate: make(chan struct{})}
+	close(sm.gate)
+	sessions := session.New()
+	a := newApplier(func() (*plugin.Host, error) { return plugin.TestHost(t, sm), nil },
+		func() (replica.HardState, error) { return replica.HardState{}, nil }, sessions, hclog.NewNullLogger(), 0)
+	if err := a.start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	st := oneCommandLog(1)
+	a.enqueue(1, []replica.Execution{{Instance: st.Executed[0], Commands: st.Instances[0].Command.Commands}})
+	waitUntil(t, "the plugin applied the unwritten execution", func() bool { return sm.count() == 1 })
+	_, released, results, cancelWait := sessions.Wait(1, 1)
+	defer cancelWait()
+	if released {
+		t.Fatal("a result was released before its execution was written")
+	}
+	a.mu.Lock()
+	applied := a.applied
+	a.mu.Unlock()
+	if applied != 0 {
+		t.Fatalf("applied position %d before the execution was written, want 0", applied)
+	}
+	a.writtenUpTo(1)
+	select {
+	case r := <-results:
+		if r.Stale || r.Err != "" {
+			t.Fatalf("result after the write: %+v, want the applied command's", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no result 10 s after the execution was written")
+	}
+	if sm.count() != 1 {
+		t.Fatalf("the plugin applied %d commands, want 1 (once)", sm.count())
 	}
 }

@@ -115,7 +115,7 @@ func New(cfg Config) (*Daemon, error) {
 		PeerDelay: cfg.PeerDelay,
 	})
 	d.applier = newApplier(func() (*plugin.Host, error) { return plugin.Launch(hc) },
-		store.Load, d.sessions, log.Named("apply"))
+		store.Load, d.sessions, log.Named("apply"), d.executed)
 	opts := append(transport.ServerOptions(), cfg.serverCredentials()...)
 	d.admission = newAdmission(cfg.ClientRateLimit, MaxInFlightRequestBytes)
 	opts = append(opts, d.admission.serverOptions()...)

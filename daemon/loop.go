@@ -78,7 +78,9 @@ func (d *Daemon) propose(c replica.Command) {
 }
 
 // handleReady takes the core's Ready, if any, and hands it to the
-// persister, assigning its executions their executed-log positions.
+// persister, assigning its executions their executed-log positions. The
+// executions also go to the applier at once: it may apply them while the
+// persister writes them, and holds their results until it has (apply.go).
 func (d *Daemon) handleReady(ctx context.Context) error {
 	if !d.core.HasReady() {
 		return nil
@@ -92,5 +94,8 @@ func (d *Daemon) handleReady(ctx context.Context) error {
 	d.transport.Send(rd.Early)
 	first := d.executed + 1
 	d.executed += uint64(len(rd.Execute))
+	if len(rd.Execute) > 0 {
+		d.applier.enqueue(first, rd.Execute)
+	}
 	return d.persister.push(ctx, readyWork{rd: rd, firstExecuted: first})
 }

@@ -21,7 +21,8 @@ type readyWork struct {
 }
 
 // persister carries out Readies in the order package replica requires —
-// persist, then send, then execute — on its own goroutine, so that the
+// persist, then send, then release the executions' results (the applier
+// may have applied them already; apply.go) — on its own goroutine, so that the
 // core loop goes on stepping messages and proposals while a sync is in
 // flight. Every Ready that arrives during a sync is written by the next one
 // (group commit across Readies), and a Ready's messages and executions are
@@ -105,11 +106,15 @@ func (p *persister) run(ctx context.Context) error {
 		if reserve > 0 {
 			p.d.reserved.raise(reserve)
 		}
+		var executedUpTo uint64
 		for _, w := range batch {
 			p.d.transport.Send(w.rd.Messages)
-			if len(w.rd.Execute) > 0 {
-				p.d.applier.enqueue(w.firstExecuted, w.rd.Execute)
+			if n := len(w.rd.Execute); n > 0 {
+				executedUpTo = w.firstExecuted + uint64(n) - 1
 			}
+		}
+		if executedUpTo > 0 {
+			p.d.applier.writtenUpTo(executedUpTo)
 		}
 		clear(records)
 	}

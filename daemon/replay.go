@@ -9,18 +9,14 @@ import (
 	"github.com/epaxosd/epaxosd/session"
 )
 
-// replayInto rebuilds a fresh state machine h (and the session table) by
-// applying, in their original order, the commands of every instance in the
-// executed log. The state machine is deterministic, so it ends where the
-// replica's did: a restarted replica answers reads as before.
-func replayInto(ctx context.Context, h *plugin.Host, sessions *session.Table, st replica.HardState) error {
-	return replayFrom(ctx, h, sessions, st, 1)
-}
-
-// replayFrom applies the executed log from position from (1-based) to its
-// end to h, which has applied everything before it.
-func replayFrom(ctx context.Context, h *plugin.Host, sessions *session.Table, st replica.HardState, from uint64) error {
-	if uint64(len(st.Executed)) < from {
+// replayFrom applies the executed log from position from to position upTo
+// (1-based, inclusive) to h, which has applied everything before from, with
+// the session table. Replaying from 1 rebuilds a fresh state machine: it is
+// deterministic, so it ends where the replica's did, and a restarted
+// replica answers reads as before.
+func replayFrom(ctx context.Context, h *plugin.Host, sessions *session.Table, st replica.HardState, from, upTo uint64) error {
+	upTo = min(upTo, uint64(len(st.Executed)))
+	if upTo < from {
 		return nil
 	}
 	commands := make(map[replica.InstanceID]*replica.Payload, len(st.Instances))
@@ -30,15 +26,15 @@ func replayFrom(ctx context.Context, h *plugin.Host, sessions *session.Table, st
 		}
 	}
 	var batch []session.Command
-	for i := int(from - 1); i < len(st.Executed); i++ {
+	for i := int(from - 1); i < int(upTo); i++ {
 		id := st.Executed[i]
 		p := commands[id]
 		if p == nil {
 			return &logError{fmt.Errorf("replay: executed instance %v has no committed record", id)}
 		}
 		batch = appendCommands(batch, replica.Execution{Instance: id, Commands: p.Commands})
-		if len(batch) >= maxApplyBatch || i == len(st.Executed)-1 {
-			if err := applyCommands(ctx, h, sessions, batch); err != nil {
+		if len(batch) >= maxApplyBatch || i == int(upTo)-1 {
+			if err := applyCommandsThen(ctx, h, sessions, batch, nil); err != nil {
 				return fmt.Errorf("replay: %w", err)
 			}
 			batch = batch[:0]

@@ -54,7 +54,11 @@ type Result struct {
 //
 // The state machine is rebuilt from the commands alone: after the plugin or
 // the daemon restarts, epaxosd starts a fresh plugin process and replays every
-// executed command into it from the beginning. A later version of this package
+// executed command into it from the beginning. epaxosd may apply a batch
+// while its commands are still being written to the replica's disk, and
+// holds the results until they are; if the replica dies first, the process
+// and whatever it applied are discarded unseen. This is one more reason the
+// state machine must not act on anything outside its process. A later version of this package
 // will add an optional interface, in the manner of hashicorp/raft's
 // FSM.Snapshot and Restore, so that replay can start from a snapshot; a
 // StateMachine that does not implement it keeps working unchanged.

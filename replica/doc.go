@@ -25,7 +25,11 @@
 //     messages; the protocol tolerates all of these.
 //  3. Apply Ready.Execute to the state machine in order. Each entry is a
 //     committed instance whose dependencies have all been executed; the order
-//     is the same on every replica for interfering commands.
+//     is the same on every replica for interfering commands. A caller whose
+//     state machine is volatile (rebuilt from the durable executed log after
+//     a crash) may apply earlier, while the Ready is being written, provided
+//     no result leaves the process (a client answer, a session entry) until
+//     step 3's turn: what nobody saw is discarded with the process.
 //
 // Readys must be handled in the order they were returned: steps 2 and 3 of
 // a Ready wait until it and every earlier Ready are written (and synced,
