@@ -400,10 +400,13 @@ func (a *applier) apply(ctx context.Context, batch []queuedExecution) error {
 		return fmt.Errorf("internal error: batch starts at executed-log position %d, want %d", batch[0].pos, want)
 	}
 	a.mu.Unlock()
-	var cmds []session.Command
-	for _, q := range batch {
-		cmds = appendCommands(cmds, q.exec)
+	n := 0
+	execs := make([]replica.Execution, len(batch))
+	for i, q := range batch {
+		n += len(q.exec.Commands)
+		execs[i] = q.exec
 	}
+	cmds := appendCommands(make([]session.Command, 0, n), execs...)
 	last := batch[len(batch)-1].pos
 	err := applyCommandsThen(actx, h, a.sessions, cmds, func() error { return a.awaitWritten(ctx, last) })
 	if err != nil {
@@ -468,12 +471,23 @@ func pingWithin(h *plugin.Host, d time.Duration) error {
 	}
 }
 
+// appendCommands appends the commands of execs to cmds for the state
+// machine. Their keys are copied into one buffer per call, not one each.
 func appendCommands(cmds []session.Command, execs ...replica.Execution) []session.Command {
+	size := 0
 	for _, e := range execs {
 		for _, c := range e.Commands {
+			size += len(c.Key)
+		}
+	}
+	keys := make([]byte, 0, size)
+	for _, e := range execs {
+		for _, c := range e.Commands {
+			start := len(keys)
+			keys = append(keys, c.Key...)
 			cmds = append(cmds, session.Command{
 				Client: c.ClientID, Seq: c.Seq,
-				Cmd: plugin.Command{Access: plugin.Access(c.Access), Key: []byte(c.Key), Value: c.Value},
+				Cmd: plugin.Command{Access: plugin.Access(c.Access), Key: keys[start:len(keys):len(keys)], Value: c.Value},
 			})
 		}
 	}
