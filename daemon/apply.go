@@ -54,10 +54,11 @@ type queuedExecution struct {
 // only inside the plugin process and this applier, and both are discarded
 // if the replica dies: a restarted replica rebuilds a new plugin from its
 // durable executed log, so a speculatively applied execution that never
-// became durable is never seen. Only one batch is held back at a time, so
-// the session table is up to date whenever the next batch is filtered.
-// Whatever later reads the plugin's state other than through results (a
-// snapshot) must likewise take it at a written position.
+// became durable is never seen. Batches are applied while earlier ones are
+// still held back; the session table counts the commands it passed as
+// applied (session.Table's pipelining rule), and held batches are recorded
+// in order. Whatever later reads the plugin's state other than through
+// results (a snapshot) must likewise take it at a written position.
 //
 // It also supervises the plugin: if the process dies, misbehaves or stops
 // answering health checks, the applier stops applying, starts a new
@@ -71,17 +72,30 @@ type applier struct {
 	sessions *session.Table
 	log      hclog.Logger
 
-	mu      sync.Mutex
-	queue   []queuedExecution
-	spilled bool               // executions were dropped from queue; read them from the log
-	wake    chan struct{}      // signalled when queue grows
-	host    *plugin.Host       // nil while the plugin is being restarted
-	abort   context.CancelFunc // cancels the Apply in flight (health check)
-	applied uint64             // executed-log position applied to host and recorded
-	spillTo uint64             // the last executed-log position dropped from queue
+	mu       sync.Mutex
+	queue    []queuedExecution
+	spilled  bool               // executions were dropped from queue; read them from the log
+	wake     chan struct{}      // signalled when queue grows
+	host     *plugin.Host       // nil while the plugin is being restarted
+	abort    context.CancelFunc // cancels the Apply in flight (health check)
+	applied  uint64             // executed-log position applied to host
+	released uint64             // executed-log position whose results are recorded
+	spillTo  uint64             // the last executed-log position dropped from queue
+
+	// held are the batches applied to host whose results wait for their
+	// executions to be written, oldest first. Only the run goroutine uses it.
+	held []heldBatch
 
 	written     uint64        // executed-log positions up to this are written (writtenUpTo)
 	writtenWake chan struct{} // signalled when written grows
+}
+
+// heldBatch is an applied batch whose results are not released yet.
+type heldBatch struct {
+	last    uint64 // executed-log position of its last execution
+	cmds    []session.Command
+	slots   []int
+	results []plugin.Result
 }
 
 // newApplier returns an applier whose executed log already holds written
@@ -186,8 +200,11 @@ func (a *applier) rebuild(ctx context.Context, h *plugin.Host) error {
 		return err
 	}
 	a.mu.Lock()
-	a.host, a.applied = h, upTo
+	a.host, a.applied, a.released = h, upTo, upTo
 	a.mu.Unlock()
+	// Batches held for the previous process are replayed from the log or
+	// applied again from the queue; the session table forgot them.
+	a.held = nil
 	if upTo > 0 {
 		a.log.Info("state machine rebuilt from the executed log", "instances", upTo)
 	}
@@ -313,6 +330,9 @@ func (a *applier) catchUp(ctx context.Context) error {
 	if err := a.awaitWritten(ctx, spillTo); err != nil {
 		return retry(err)
 	}
+	// Everything applied is written now (applied <= spillTo): release the
+	// held batches before the replay records anything after them.
+	a.releaseWritten()
 	a.mu.Lock()
 	written := a.written
 	a.mu.Unlock()
@@ -326,6 +346,7 @@ func (a *applier) catchUp(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	a.applied = max(a.applied, upTo)
+	a.released = max(a.released, upTo)
 	a.mu.Unlock()
 	a.log.Info("state machine caught up from the executed log", "from", from, "to", upTo)
 	return nil
@@ -340,27 +361,39 @@ type logError struct{ err error }
 func (e *logError) Error() string { return e.err.Error() }
 func (e *logError) Unwrap() error { return e.err }
 
-// next waits for queued executions and takes whole executions, up to
-// maxApplyBatch commands, that the current plugin has not applied yet.
+// maxHeldBatches bounds the applied batches waiting to be released: the
+// plugin gets no further ahead of the persister than this.
+const maxHeldBatches = 64
+
+// next releases the held batches that are written, waits for queued
+// executions, and takes whole executions, up to maxApplyBatch commands,
+// that the current plugin has not applied yet.
 func (a *applier) next(ctx context.Context) []queuedExecution {
 	for {
+		a.releaseWritten()
 		a.mu.Lock()
 		if a.spilled {
 			// The queue lost executions: catch up from the log first.
 			a.mu.Unlock()
 			return nil
 		}
-		// Executions already in the log the plugin was rebuilt from.
-		for len(a.queue) > 0 && a.queue[0].pos <= a.applied {
+		// Executions whose results are recorded (or that are in the log
+		// the plugin was rebuilt from) leave the queue; those applied and
+		// held stay until they are released.
+		for len(a.queue) > 0 && a.queue[0].pos <= a.released {
 			a.queue = a.queue[1:]
 		}
-		if len(a.queue) > 0 {
-			n, cmds := 0, 0
-			for n < len(a.queue) && (n == 0 || cmds+len(a.queue[n].exec.Commands) <= maxApplyBatch) {
+		i := 0
+		for i < len(a.queue) && a.queue[i].pos <= a.applied {
+			i++
+		}
+		if i < len(a.queue) && len(a.held) < maxHeldBatches {
+			n, cmds := i, 0
+			for n < len(a.queue) && (n == i || cmds+len(a.queue[n].exec.Commands) <= maxApplyBatch) {
 				cmds += len(a.queue[n].exec.Commands)
 				n++
 			}
-			batch := append([]queuedExecution(nil), a.queue[:n]...)
+			batch := append([]queuedExecution(nil), a.queue[i:n]...)
 			a.mu.Unlock()
 			return batch
 		}
@@ -372,12 +405,34 @@ func (a *applier) next(ctx context.Context) []queuedExecution {
 		case <-ctx.Done():
 			return nil
 		case <-a.wake:
+		case <-a.writtenWake:
 		}
 	}
 }
 
-// apply applies one batch to the current plugin; on success the batch
-// leaves the queue.
+// releaseWritten records, in order, the results of the held batches whose
+// executions are all written, which answers their clients.
+func (a *applier) releaseWritten() {
+	a.mu.Lock()
+	written := a.written
+	a.mu.Unlock()
+	n := 0
+	for n < len(a.held) && a.held[n].last <= written {
+		b := a.held[n]
+		a.sessions.Record(b.cmds, b.slots, b.results)
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	a.mu.Lock()
+	a.released = a.held[n-1].last
+	a.mu.Unlock()
+	a.held = append(a.held[:0], a.held[n:]...)
+}
+
+// apply applies one batch to the current plugin and holds its results
+// until the batch is written (releaseWritten).
 func (a *applier) apply(ctx context.Context, batch []queuedExecution) error {
 	h := a.current()
 	if h == nil {
@@ -408,13 +463,15 @@ func (a *applier) apply(ctx context.Context, batch []queuedExecution) error {
 	}
 	cmds := appendCommands(make([]session.Command, 0, n), execs...)
 	last := batch[len(batch)-1].pos
-	err := applyCommandsThen(actx, h, a.sessions, cmds, func() error { return a.awaitWritten(ctx, last) })
+	slots, results, err := applyToPlugin(actx, h, a.sessions, cmds)
 	if err != nil {
 		return err
 	}
 	a.mu.Lock()
 	a.applied = last
 	a.mu.Unlock()
+	a.held = append(a.held, heldBatch{last: last, cmds: cmds, slots: slots, results: results})
+	a.releaseWritten()
 	return nil
 }
 
@@ -494,23 +551,25 @@ func appendCommands(cmds []session.Command, execs ...replica.Execution) []sessio
 	return cmds
 }
 
-// applyCommandsThen runs commands through the session table and the plugin
-// h, waits for release (nil: none), then records the results (which answers
-// waiting clients). If release fails nothing is recorded.
-func applyCommandsThen(ctx context.Context, h *plugin.Host, sessions *session.Table, cmds []session.Command,
-	release func() error) error {
+// applyToPlugin runs commands through the session table's filter and the
+// plugin h, and returns what sessions.Record needs to record their results.
+func applyToPlugin(ctx context.Context, h *plugin.Host, sessions *session.Table, cmds []session.Command) (
+	slots []int, results []plugin.Result, err error) {
 	slots, batch := sessions.Filter(cmds)
-	var results []plugin.Result
 	if len(batch) > 0 {
-		var err error
 		if results, err = h.Apply(ctx, batch); err != nil {
-			return fmt.Errorf("state machine: %w", err)
+			return nil, nil, fmt.Errorf("state machine: %w", err)
 		}
 	}
-	if release != nil {
-		if err := release(); err != nil {
-			return err
-		}
+	return slots, results, nil
+}
+
+// applyCommands applies commands, which are written, to h and records the
+// results (which answers waiting clients).
+func applyCommands(ctx context.Context, h *plugin.Host, sessions *session.Table, cmds []session.Command) error {
+	slots, results, err := applyToPlugin(ctx, h, sessions, cmds)
+	if err != nil {
+		return err
 	}
 	sessions.Record(cmds, slots, results)
 	return nil

@@ -242,16 +242,16 @@ func TestApplier_ResultsWaitUntilTheirExecutionsAreWritten(t *testing.T) {
 	st := oneCommandLog(1)
 	a.enqueue(1, []replica.Execution{{Instance: st.Executed[0], Commands: st.Instances[0].Command.Commands}})
 	waitUntil(t, "the plugin applied the unwritten execution", func() bool { return sm.count() == 1 })
-	_, released, results, cancelWait := sessions.Wait(1, 1)
+	_, answered, results, cancelWait := sessions.Wait(1, 1)
 	defer cancelWait()
-	if released {
+	if answered {
 		t.Fatal("a result was released before its execution was written")
 	}
 	a.mu.Lock()
-	applied := a.applied
+	releasedPos := a.released
 	a.mu.Unlock()
-	if applied != 0 {
-		t.Fatalf("applied position %d before the execution was written, want 0", applied)
+	if releasedPos != 0 {
+		t.Fatalf("released position %d before the execution was written, want 0", releasedPos)
 	}
 	a.writtenUpTo(1)
 	select {
@@ -264,5 +264,62 @@ func TestApplier_ResultsWaitUntilTheirExecutionsAreWritten(t *testing.T) {
 	}
 	if sm.count() != 1 {
 		t.Fatalf("the plugin applied %d commands, want 1 (once)", sm.count())
+	}
+}
+
+// Batches are pipelined: the plugin applies the next batch while the one
+// before it waits for its write, and a client's retry split across the two
+// is still applied once; results come out, in order, when both are written.
+func TestApplier_PipelinedBatchesApplyARetryOnce(t *testing.T) {
+	sm := &gatedMachine{gate: make(chan struct{})}
+	close(sm.gate)
+	sessions := session.New()
+	a := newApplier(func() (*plugin.Host, error) { return plugin.TestHost(t, sm), nil },
+		func() (replica.HardState, error) { return replica.HardState{}, nil }, sessions, hclog.NewNullLogger(), 0)
+	if err := a.start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	exec := func(slot uint64, client uint64, key string) replica.Execution {
+		return replica.Execution{Instance: replica.InstanceID{Replica: 1, Slot: slot},
+			Commands: []replica.Command{{ClientID: client, Seq: 1, Access: replica.Write, Key: key}}}
+	}
+	_, _, first, cancel1 := sessions.Wait(7, 1)
+	defer cancel1()
+	_, _, second, cancel2 := sessions.Wait(8, 1)
+	defer cancel2()
+	a.enqueue(1, []replica.Execution{exec(1, 7, "a")})
+	waitUntil(t, "the first batch applied", func() bool { return sm.count() == 1 })
+	a.enqueue(2, []replica.Execution{exec(2, 7, "a-retry"), exec(3, 8, "b")})
+	waitUntil(t, "the second batch applied while the first is held", func() bool { return sm.count() == 2 })
+	select {
+	case r := <-first:
+		t.Fatalf("answered %+v before anything was written", r)
+	default:
+	}
+	a.writtenUpTo(3)
+	for _, ch := range []<-chan session.Result{first, second} {
+		select {
+		case r := <-ch:
+			if r.Stale || r.Err != "" {
+				t.Fatalf("result %+v, want the applied command's", r)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no result 10 s after the executions were written")
+		}
+	}
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	if got := fmt.Sprint(sm.applied); got != "[a b]" {
+		t.Fatalf("applied %s, want [a b]: the retry applied again, or out of order", got)
 	}
 }

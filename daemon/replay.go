@@ -34,7 +34,7 @@ func replayFrom(ctx context.Context, h *plugin.Host, sessions *session.Table, st
 		}
 		batch = appendCommands(batch, replica.Execution{Instance: id, Commands: p.Commands})
 		if len(batch) >= maxApplyBatch || i == int(upTo)-1 {
-			if err := applyCommandsThen(ctx, h, sessions, batch, nil); err != nil {
+			if err := applyCommands(ctx, h, sessions, batch); err != nil {
 				return fmt.Errorf("replay: %w", err)
 			}
 			batch = batch[:0]

@@ -39,9 +39,17 @@ const maxScratch = 4096
 // commands: a command whose (client, seq) is not newer than the client's
 // last applied one is skipped everywhere, which is what makes client retries
 // through other replicas exactly-once.
+//
+// Filtering and recording may be pipelined: the applier may Filter (and
+// apply) later batches before it Records earlier ones, as long as it
+// Records batches in the order it filtered them. Filter then counts the
+// commands it passed earlier as applied, so a retry split across two such
+// batches is still applied once, while Wait and the results clients see
+// change only with Record.
 type Table struct {
 	mu      sync.Mutex
 	table   map[uint64]*session
+	pending map[uint64]uint64 // client -> newest seq passed by Filter but not yet Recorded
 	waiters map[commandKey][]*waiter
 	newest  map[uint64]uint64 // Filter's scratch: client -> newest seq in the batch
 }
@@ -51,17 +59,19 @@ type waiter struct{ notify func(Result) }
 
 // New returns an empty table.
 func New() *Table {
-	return &Table{table: make(map[uint64]*session), waiters: make(map[commandKey][]*waiter), newest: make(map[uint64]uint64)}
+	return &Table{table: make(map[uint64]*session), pending: make(map[uint64]uint64),
+		waiters: make(map[commandKey][]*waiter), newest: make(map[uint64]uint64)}
 }
 
-// ResetState forgets every session but keeps the waiting clients. It is
-// called before the state machine is rebuilt from scratch by replaying the
-// executed log, which rebuilds the table too and answers any client whose
-// command is replayed.
+// ResetState forgets every session, and every batch filtered but not
+// recorded, but keeps the waiting clients. It is called before the state
+// machine is rebuilt from scratch by replaying the executed log, which
+// rebuilds the table too and answers any client whose command is replayed.
 func (s *Table) ResetState() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.table = make(map[uint64]*session)
+	s.pending = make(map[uint64]uint64)
 }
 
 // Wait registers interest in (client, seq). If the command was already
@@ -145,6 +155,7 @@ func (s *Table) Filter(cmds []Command) (slots []int, batch []plugin.Command) {
 			if t := s.table[c.Client]; t != nil {
 				last = t.seq
 			}
+			last = max(last, s.pending[c.Client])
 		}
 		if c.Seq <= last {
 			slots[i] = -1
@@ -153,6 +164,9 @@ func (s *Table) Filter(cmds []Command) (slots []int, batch []plugin.Command) {
 		newest[c.Client] = c.Seq
 		slots[i] = len(batch)
 		batch = append(batch, c.Cmd)
+	}
+	for client, seq := range newest {
+		s.pending[client] = seq
 	}
 	if len(newest) > maxScratch {
 		// clear costs the map's capacity: do not keep a huge one (a
@@ -163,8 +177,9 @@ func (s *Table) Filter(cmds []Command) (slots []int, batch []plugin.Command) {
 }
 
 // Record stores the results of an applied batch in execution order and
-// wakes the clients waiting for them. slots and results come from filter
-// and the state machine.
+// wakes the clients waiting for them. slots and results come from Filter
+// and the state machine; batches are recorded in the order they were
+// filtered.
 func (s *Table) Record(cmds []Command, slots []int, results []plugin.Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -177,6 +192,9 @@ func (s *Table) Record(cmds []Command, slots []int, results []plugin.Result) {
 				t.seq, t.result = c.Seq, r
 			} else {
 				s.table[c.Client] = &session{seq: c.Seq, result: r}
+			}
+			if s.pending[c.Client] == c.Seq {
+				delete(s.pending, c.Client) // no later batch passed a newer one
 			}
 		} else if t := s.table[c.Client]; t != nil && t.seq == c.Seq {
 			r = t.result // a duplicate of the applied command: same answer

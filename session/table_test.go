@@ -83,3 +83,41 @@ func TestSessions_DuplicateInOneBatchAppliedOnce(t *testing.T) {
 		t.Fatalf("waiter got %+v", r)
 	}
 }
+
+// Pipelined batches: a retry in the second batch is filtered out although
+// the first batch, which applied the command, is not recorded yet; no
+// result is visible before its batch is recorded, and the retry gets the
+// first result once both are.
+func TestSessions_RetryAcrossPipelinedBatchesIsAppliedOnce(t *testing.T) {
+	s := New()
+	first := []Command{pc(7, 1, "a")}
+	slots1, batch1 := s.Filter(first)
+	second := []Command{pc(7, 1, "a-again"), pc(8, 1, "b")}
+	slots2, batch2 := s.Filter(second)
+	if len(batch1) != 1 || len(batch2) != 1 || string(batch2[0].Value) != "b" {
+		t.Fatalf("filtered %d then %v, want the retry skipped and b passed", len(batch1), batch2)
+	}
+	if _, done, _, _ := s.Wait(7, 1); done {
+		t.Fatal("a result is visible before its batch was recorded")
+	}
+	s.Record(first, slots1, []plugin.Result{{Value: []byte("a")}})
+	s.Record(second, slots2, []plugin.Result{{Value: []byte("b")}})
+	if r, done, _, _ := s.Wait(7, 1); !done || string(r.Value) != "a" {
+		t.Fatalf("the retried command answered %+v done=%v, want the first result", r, done)
+	}
+	// Nothing is left pending: a new request of client 7 is applied.
+	if got := applyAll(s, pc(7, 2, "c")); fmt.Sprint(got) != "[c]" {
+		t.Fatalf("applied %v, want [c]", got)
+	}
+}
+
+// ResetState (a rebuild by replay) forgets batches filtered but never
+// recorded: their commands are applied again by the replay.
+func TestSessions_ResetForgetsUnrecordedBatches(t *testing.T) {
+	s := New()
+	s.Filter([]Command{pc(7, 1, "a")}) // applied to a plugin that then died
+	s.ResetState()
+	if got := applyAll(s, pc(7, 1, "a")); fmt.Sprint(got) != "[a]" {
+		t.Fatalf("replay applied %v, want [a]", got)
+	}
+}
