@@ -383,9 +383,11 @@ func (a *applier) next(ctx context.Context) []queuedExecution {
 		for len(a.queue) > 0 && a.queue[0].pos <= a.released {
 			a.queue = a.queue[1:]
 		}
+		// Queued positions are consecutive (enqueue), so those this
+		// plugin has applied and holds come first: skip them by count.
 		i := 0
-		for i < len(a.queue) && a.queue[i].pos <= a.applied {
-			i++
+		if len(a.queue) > 0 && a.applied >= a.queue[0].pos {
+			i = int(min(uint64(len(a.queue)), a.applied-a.queue[0].pos+1))
 		}
 		if i < len(a.queue) && len(a.held) < maxHeldBatches {
 			n, cmds := i, 0

@@ -60,19 +60,7 @@ func TestApplier_SpillsToTheExecutedLogWhenThePluginFallsBehind(t *testing.T) {
 		return replica.HardState{Instances: append([]replica.InstanceRecord(nil), log.Instances...),
 			Executed: append([]replica.InstanceID(nil), log.Executed...)}, nil
 	}
-	a := newApplier(func() (*plugin.Host, error) { return host, nil }, load, session.New(), hclog.NewNullLogger(), 0)
-	if err := a.start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	a := runApplier(t, func() (*plugin.Host, error) { return host, nil }, load, session.New())
 
 	// Execute in Readies of 100, handing each over before writing it, as
 	// the core loop and the persister do. From the Ready that overflows the
@@ -224,20 +212,8 @@ func TestApplier_ResultsWaitUntilTheirExecutionsAreWritten(t *testing.T) {
 	sm := &gatedMachine{gate: make(chan struct{})}
 	close(sm.gate)
 	sessions := session.New()
-	a := newApplier(func() (*plugin.Host, error) { return plugin.TestHost(t, sm), nil },
-		func() (replica.HardState, error) { return replica.HardState{}, nil }, sessions, hclog.NewNullLogger(), 0)
-	if err := a.start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	a := runApplier(t, func() (*plugin.Host, error) { return plugin.TestHost(t, sm), nil },
+		func() (replica.HardState, error) { return replica.HardState{}, nil }, sessions)
 
 	st := oneCommandLog(1)
 	a.enqueue(1, []replica.Execution{{Instance: st.Executed[0], Commands: st.Instances[0].Command.Commands}})
@@ -274,20 +250,8 @@ func TestApplier_PipelinedBatchesApplyARetryOnce(t *testing.T) {
 	sm := &gatedMachine{gate: make(chan struct{})}
 	close(sm.gate)
 	sessions := session.New()
-	a := newApplier(func() (*plugin.Host, error) { return plugin.TestHost(t, sm), nil },
-		func() (replica.HardState, error) { return replica.HardState{}, nil }, sessions, hclog.NewNullLogger(), 0)
-	if err := a.start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	a := runApplier(t, func() (*plugin.Host, error) { return plugin.TestHost(t, sm), nil },
+		func() (replica.HardState, error) { return replica.HardState{}, nil }, sessions)
 
 	exec := func(slot uint64, client uint64, key string) replica.Execution {
 		return replica.Execution{Instance: replica.InstanceID{Replica: 1, Slot: slot},
@@ -322,4 +286,30 @@ func TestApplier_PipelinedBatchesApplyARetryOnce(t *testing.T) {
 	if got := fmt.Sprint(sm.applied); got != "[a b]" {
 		t.Fatalf("applied %s, want [a b]: the retry applied again, or out of order", got)
 	}
+}
+
+// runApplier starts an applier on an executed log that load returns, all
+// of it written, runs it until the test ends, and fails the test if run
+// returns an error.
+func runApplier(t *testing.T, launch func() (*plugin.Host, error), load func() (replica.HardState, error),
+	sessions *session.Table) *applier {
+	t.Helper()
+	st, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newApplier(launch, load, sessions, hclog.NewNullLogger(), uint64(len(st.Executed)))
+	if err := a.start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return a
 }
